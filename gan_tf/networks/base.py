@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf.errors import ConfigError
+from gan_tf.networks.sync_batch_norm import SyncBatchNormalization
 
 D_NORMS = ("none", "batch", "layer")
 
@@ -65,7 +66,7 @@ def batch_norm(**kwargs: Any) -> keras.layers.Layer:
 
     On one replica it equals the plain layer; on several it keeps the single-device maths.
     """
-    return keras.layers.BatchNormalization(synchronized=True, **kwargs)
+    return SyncBatchNormalization(**kwargs)
 
 
 def d_norm_layer(kind: str) -> keras.layers.Layer:
