@@ -53,8 +53,15 @@ def _create(name: str) -> tf.distribute.Strategy:
         return tf.distribute.OneDeviceStrategy(device)
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
+        if gpus:
+            return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        # Replicas on CPUs share one host memory: summing on one device in the step's own
+        # graph beats collective ops, whose every call is a handoff to the collective
+        # executor (measured in bench/train_throughput.py).
+        return tf.distribute.MirroredStrategy(
+            [d.name for d in tf.config.list_logical_devices("CPU")],
+            cross_device_ops=tf.distribute.ReductionToOneDevice(),
+        )
     if name == "multi_worker":
         _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
