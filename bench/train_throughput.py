@@ -3,15 +3,19 @@
     python bench/train_throughput.py                      # dcgan_mnist, batch 64, default strategy
     python bench/train_throughput.py --strategy mirrored  # 2 logical CPU devices, same global batch
     python bench/train_throughput.py --strategy default --strategy mirrored   # side by side
+    python bench/train_throughput.py --strategy default --strategy mirrored --repeats 5
 
 Each strategy runs in its own process (logical devices are fixed at TensorFlow start-up).
 Time to first step counts from process start: imports, offline MNIST pipeline, model build,
-tracing and the first step.
+tracing and the first step. With `--repeats N` the strategies run N times, interleaved, and
+the table shows each strategy's median run: the shared 2-core machine drifts by ±10% from
+minute to minute, more than the differences being measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -70,6 +74,74 @@ def measure(args: argparse.Namespace) -> dict:
     }
 
 
+def measure_interleaved(args: argparse.Namespace, strategies: list[str]) -> list[dict]:
+    """All strategies in one process with 2 logical CPUs, alternating `--rounds` times.
+
+    Each round runs every strategy for `--steps` timed steps (after 5 untimed ones); the
+    per-round ratios are paired, so a slow spell of the machine affects both sides alike.
+    The default strategy runs on the first logical device, as it does in a 1-device process.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import statistics
+
+    import keras
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from gan_tf import distribute, presets
+    from gan_tf.data import pipeline
+    from gan_tf.train import build_gan
+
+    runs = {}
+    for name in strategies:
+        config = presets.get(args.preset).override(
+            [f"train.batch_size={args.batch_size}", f"train.strategy={name}", *args.set]
+        )
+        strategy = distribute.get_strategy(name)
+        with strategy.scope():
+            gan = build_gan(config)
+        runs[name] = (gan, pipeline.train_dataset(config), [])
+
+    class Timer(keras.callbacks.Callback):
+        def __init__(self, times):
+            super().__init__()
+            self.times = times
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter())
+
+    warm = 5
+    for _, name in itertools.product(range(args.rounds + 1), strategies):
+        gan, dataset, rates = runs[name]
+        times: list[float] = []
+        gan.fit(
+            dataset,
+            steps_per_epoch=warm + args.steps,
+            epochs=1,
+            verbose=0,
+            callbacks=[Timer(times)],
+        )
+        rates.append(args.steps * args.batch_size / (times[-1] - times[warm - 1]))
+    base = strategies[0]
+    rows = []
+    for name, (gan, _, rates) in runs.items():
+        rates = rates[1:]  # the first round traces and warms up
+        row = {
+            "preset": args.preset,
+            "strategy": name,
+            "replicas": gan.distribute_strategy.num_replicas_in_sync,
+            "global_batch": args.batch_size,
+            "images_per_second": round(statistics.median(rates), 1),
+            "rounds": " ".join(f"{r:.0f}" for r in rates),
+        }
+        if name != base:
+            ratios = [b / r - 1 for b, r in zip(runs[base][2][1:], rates)]
+            row["median_cost_vs_" + base] = f"{100 * statistics.median(ratios):+.1f}%"
+        rows.append(row)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="dcgan_mnist")
@@ -80,17 +152,31 @@ def main() -> int:
     parser.add_argument("--cpu-devices", type=int, default=0, help="logical CPU devices")
     parser.add_argument("--set", action="append", default=[], help="config override")
     parser.add_argument("--intra-op-threads", type=int, default=0, help="0: TensorFlow's default")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="interleaved runs per strategy; the median is shown"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=0,
+        help="run the strategies in one process with 2 logical CPUs, alternating this many "
+        "rounds of --steps each, and report paired per-round costs",
+    )
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     strategies = args.strategy or ["default"]
+    if args.rounds:
+        for row in measure_interleaved(args, strategies):
+            print(json.dumps(row))
+        return 0
     if len(strategies) == 1 and args.json:
         args.strategy = strategies[0]
         if not args.cpu_devices:
             args.cpu_devices = 2 if args.strategy == "mirrored" else 1
         print(json.dumps(measure(args)))
         return 0
-    rows = []
-    for strategy in strategies:
+    runs: dict[str, list[dict]] = {s: [] for s in strategies}
+    for _, strategy in itertools.product(range(args.repeats), strategies):
         cmd = [
             sys.executable,
             __file__,
@@ -111,7 +197,13 @@ def main() -> int:
         for s in args.set:
             cmd += ["--set", s]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        runs[strategy].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    # The median run of each strategy by throughput: runs are interleaved, so a slow spell of
+    # the shared machine hits every strategy alike.
+    rows = [sorted(r, key=lambda row: row["images_per_second"])[len(r) // 2] for r in runs.values()]
+    if args.repeats > 1:
+        for strategy, r in runs.items():
+            print(f"{strategy}: images/s " + " ".join(str(row["images_per_second"]) for row in r))
     keys = list(rows[0])
     print("  ".join(f"{k:>22}" for k in keys))
     for row in rows:
