@@ -25,8 +25,9 @@ def forward_backward(layer, x, upstream):
 
 
 def test_one_replica_equals_keras_batch_norm():
-    ours, theirs = SyncBatchNormalization(momentum=0.9), keras.layers.BatchNormalization(
-        momentum=0.9
+    ours, theirs = (
+        SyncBatchNormalization(momentum=0.9),
+        keras.layers.BatchNormalization(momentum=0.9),
     )
     for a, b in zip(forward_backward(ours, X, UPSTREAM), forward_backward(theirs, X, UPSTREAM)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
