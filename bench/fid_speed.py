@@ -12,6 +12,8 @@ Reports, as JSON:
   2 cores are shared and wall-clock numbers move with the neighbours' load;
 * `matmul_gflops`: a 4096² float32 matmul measured just before (the machine roof is about
   210 GFLOP/s when idle), so the throughput can be read against the load at the time;
+* `gflop_per_image` (11.4: convolution multiply-adds x 2, counted from the graph) and
+  `achieved_gflops`, the throughput in the matmul's unit;
 * `fid_seconds_10k`: streaming moments of 10k + 10k 2048-d features (10 batches each) plus
   the Fréchet distance; `kid_seconds_10k` and `pr_seconds_10k` for the other metrics.
 
@@ -38,10 +40,23 @@ def matmul_gflops(tf, seconds: float = 5.0) -> float:
     return 2 * 4096**3 * n / (time.perf_counter() - start) / 1e9
 
 
-def inception_speed(np, seconds: float, batch_size: int) -> dict:
+def gflop_per_image(tf, network) -> float:
+    """Convolution FLOPs (2 x multiply-adds) of one 299x299 image, counted from the graph."""
+    spec = tf.TensorSpec([1, 299, 299, 3], tf.float32)
+    graph = tf.function(network).get_concrete_function(spec).graph
+    macs = 0
+    for op in graph.get_operations():
+        if op.type == "Conv2D":
+            out, kernel = op.outputs[0].shape, op.inputs[1].shape
+            macs += out[1] * out[2] * out[3] * kernel[0] * kernel[1] * kernel[2]
+    return 2 * macs / 1e9
+
+
+def inception_speed(tf, np, seconds: float, batch_size: int) -> dict:
     from gan_tf.metrics.inception import InceptionFeatures
 
     features = InceptionFeatures(batch_size=batch_size)
+    gflop = gflop_per_image(tf, features.network)
     images = np.random.default_rng(0).integers(0, 256, (batch_size, 28, 28, 1), dtype=np.uint8)
     start = time.perf_counter()
     features(images)
@@ -57,6 +72,8 @@ def inception_speed(np, seconds: float, batch_size: int) -> dict:
         "images": n,
         "warmup_seconds": round(warmup, 2),
         "images_per_second": round(n / wall, 2),
+        "gflop_per_image": round(gflop, 2),
+        "achieved_gflops": round(n / wall * gflop, 1),
         "images_per_cpu_second_x_cores": round(n / cpu * cores, 2),
         "cpu_utilisation": round(cpu / wall / cores, 2),
     }
@@ -115,7 +132,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
         "matmul_gflops": round(matmul_gflops(tf), 1),
-        "inception": inception_speed(np, args.seconds, args.batch_size),
+        "inception": inception_speed(tf, np, args.seconds, args.batch_size),
     }
     if not args.skip_metrics:
         result.update(metric_speed(np))
