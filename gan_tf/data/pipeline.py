@@ -3,6 +3,10 @@
 The order of examples is a pure function of `train.seed` (each epoch reshuffled from it), so a
 run resumed at step `s` reads exactly what step `s` of an uninterrupted run would: the records
 already consumed are skipped before decoding, which costs one pass over raw bytes.
+
+Datasets whose decoded images fit in `data.cache_mb` (MNIST: 47 MB) are decoded once and kept
+in memory; the shuffle then moves decoded images instead of encoded ones, in the same order,
+and later epochs cost no decoding. Scaling to [-1, 1] runs once per batch.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ from gan_tf.config import Config, DataConfig
 from gan_tf.data import sources
 
 
-def decode_fn(cfg: DataConfig, image_is_path: bool):
+def decode_fn(cfg: DataConfig, image_is_path: bool, scale: bool = True):
     """Returns a function turning a record into a float image in [-1, 1] (and a label).
 
     Images of another size fail with a message naming the expected shape, unless
-    `cfg.resize` is set. Grayscale and RGB are converted to `cfg.channels`.
+    `cfg.resize` is set. Grayscale and RGB are converted to `cfg.channels`. With
+    `scale=False` the image stays in [0, 255] (uint8, or float32 when resized); `scale_fn`
+    finishes the job.
     """
     size, channels = cfg.image_size, cfg.channels
     conditional = cfg.num_classes > 0
@@ -38,8 +44,9 @@ def decode_fn(cfg: DataConfig, image_is_path: bool):
             )
             with tf.control_dependencies([check]):
                 image = tf.identity(image)
-        image = tf.ensure_shape(tf.cast(image, tf.float32), [size, size, channels])
-        image = image / 127.5 - 1.0
+        image = tf.ensure_shape(image, [size, size, channels])
+        if scale:
+            image = to_unit_range(image)
         if not conditional:
             return image
         label = record["label"]
@@ -59,6 +66,20 @@ def decode_fn(cfg: DataConfig, image_is_path: bool):
     return decode
 
 
+def to_unit_range(images: tf.Tensor) -> tf.Tensor:
+    """Pixel values in [0, 255] -> float32 in [-1, 1]."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def _scale_batch(images, *labels):
+    return (to_unit_range(images), *labels) if labels else to_unit_range(images)
+
+
+def decoded_bytes(cfg: DataConfig, count: int) -> int:
+    """Memory taken by `count` decoded images (uint8, or float32 when resized)."""
+    return count * cfg.image_size**2 * cfg.channels * (4 if cfg.resize else 1)
+
+
 def train_dataset(config: Config, start_step: int = 0) -> tf.data.Dataset:
     """Infinite dataset of global batches, positioned at `start_step`.
 
@@ -72,10 +93,17 @@ def train_dataset(config: Config, start_step: int = 0) -> tf.data.Dataset:
     cfg = config.data
     recs = sources.records(cfg)
     buffer = max(1, min(cfg.shuffle_buffer, recs.count))
-    ds = recs.dataset.shuffle(buffer, seed=config.train.seed, reshuffle_each_iteration=True)
+    decode = decode_fn(cfg, recs.image_is_path, scale=False)
+    cached = decoded_bytes(cfg, recs.count) <= cfg.cache_mb * 2**20
+    ds = recs.dataset
+    if cached:
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    ds = ds.shuffle(buffer, seed=config.train.seed, reshuffle_each_iteration=True)
     ds = ds.repeat().skip(start_step * config.train.batch_size)
-    ds = ds.map(decode_fn(cfg, recs.image_is_path), num_parallel_calls=tf.data.AUTOTUNE)
+    if not cached:
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(config.train.batch_size, drop_remainder=True)
+    ds = ds.map(_scale_batch, num_parallel_calls=tf.data.AUTOTUNE)
     # Every worker runs the same seeded pipeline and keeps its slice of each global batch.
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -94,12 +122,14 @@ def image_batches(
       limit: number of images (0 = all).
     """
     recs = sources.records(cfg, split)
-    decode = decode_fn(cfg, recs.image_is_path)
+    decode = decode_fn(cfg, recs.image_is_path, scale=False)
     ds = recs.dataset.take(limit) if limit else recs.dataset
 
     def to_uint8(record):
         out = decode(record)
         image = out[0] if isinstance(out, tuple) else out
-        return tf.cast(tf.round((image + 1.0) * 127.5), tf.uint8)
+        if image.dtype == tf.uint8:
+            return image
+        return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
     return ds.map(to_uint8, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)

@@ -111,6 +111,23 @@ def test_resumed_pipeline_reads_what_the_uninterrupted_one_reads(tmp_path):
     assert not np.array_equal(flat[0], flat[1])
 
 
+@pytest.mark.parametrize("extra", [[], ["data.resize=true", "data.image_size=16"]])
+def test_decoded_cache_reads_what_decoding_every_epoch_reads(tmp_path, extra):
+    path = str(tmp_path / "data.tfrecord")
+    images = digits(10)
+    tfrecord.write_images(path, images)
+    cached = tfrecord_config(path, "train.seed=5", *extra)
+    uncached = tfrecord_config(path, "train.seed=5", "data.cache_mb=0", *extra)
+    assert pipeline.decoded_bytes(cached.data, 10) <= cached.data.cache_mb * 2**20
+    for start in (0, 5):
+        a = [b.numpy() for b in pipeline.train_dataset(cached, start_step=start).take(6)]
+        b = [b.numpy() for b in pipeline.train_dataset(uncached, start_step=start).take(6)]
+        np.testing.assert_array_equal(np.stack(a), np.stack(b))
+    if not extra:  # and the values are the images, scaled to [-1, 1]
+        first = {bytes(x) for x in np.round((a[0] + 1.0) * 127.5).astype(np.uint8)}
+        assert first <= {bytes(x) for x in images}
+
+
 def test_resize_option(tmp_path):
     path = str(tmp_path / "big.tfrecord")
     tfrecord.write_images(path, digits(4, size=40))
