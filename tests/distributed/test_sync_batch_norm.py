@@ -24,6 +24,21 @@ def forward_backward(layer, x, upstream):
     return y, dx, dgamma, dbeta
 
 
+def mirrored_step(make_layer):
+    """The mirrored strategy, a layer built under it, and a replicated `forward_backward`."""
+    strategy = distribute.get_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        layer = make_layer()
+        layer.build(X.shape)
+
+    @tf.function
+    def step(x, upstream):
+        return strategy.run(lambda a, b: forward_backward(layer, a, b), args=(x, upstream))
+
+    return strategy, layer, step
+
+
 def test_one_replica_equals_keras_batch_norm():
     ours, theirs = (
         SyncBatchNormalization(momentum=0.9),
@@ -46,15 +61,7 @@ def test_two_replicas_use_the_global_batch_statistics():
     single = SyncBatchNormalization()
     expected = forward_backward(single, X, UPSTREAM)
 
-    strategy = distribute.get_strategy("mirrored")
-    assert strategy.num_replicas_in_sync == 2
-    with strategy.scope():
-        layer = SyncBatchNormalization()
-        layer.build(X.shape)
-
-    @tf.function
-    def step(x, upstream):
-        return strategy.run(lambda a, b: forward_backward(layer, a, b), args=(x, upstream))
+    strategy, layer, step = mirrored_step(SyncBatchNormalization)
 
     def halves(t):
         return strategy.experimental_distribute_values_from_function(
@@ -88,15 +95,7 @@ def test_all_reduces_per_forward_and_backward(monkeypatch, make, expected):
         return original(self, reduce_op, value, options)
 
     monkeypatch.setattr(tf.distribute.ReplicaContext, "all_reduce", counting)
-    strategy = distribute.get_strategy("mirrored")
-    with strategy.scope():
-        layer = make()
-        layer.build(X.shape)
-
-    @tf.function
-    def step(x, upstream):
-        return strategy.run(lambda a, b: forward_backward(layer, a, b), args=(x, upstream))
-
+    strategy, _, step = mirrored_step(make)
     step(X[:4], UPSTREAM[:4])
     per_replica = len(calls) / strategy.num_replicas_in_sync
     assert per_replica == expected
