@@ -65,14 +65,36 @@ def tfds_records(cfg: DataConfig, split: str) -> Records:
     return Records(ds.map(select), count, False, f"tfds:{cfg.name}:{split}")
 
 
+def tfrecord_compression(files: list[str]) -> str:
+    """`"GZIP"` when every file is gzipped (as TFX ExampleGen writes them), `""` when none is.
+
+    Raises:
+      DataError: if the files mix the two.
+    """
+    gzipped = {}
+    for path in files:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            gzipped[path] = f.read(2) == b"\x1f\x8b"
+    if len(set(gzipped.values())) > 1:
+        some = [p for p, z in gzipped.items() if z][:1] + [p for p, z in gzipped.items() if not z][
+            :1
+        ]
+        raise DataError(
+            f"data.path={files[0]!r}...: TFRecord files mix gzip and uncompressed "
+            f"(e.g. {some[0]} is gzipped, {some[1]} is not); expected one kind"
+        )
+    return "GZIP" if any(gzipped.values()) else ""
+
+
 def tfrecord_records(cfg: DataConfig) -> Records:
     files = sorted(tf.io.gfile.glob(cfg.path)) if cfg.path else []
     if not files:
         raise DataError(f"no TFRecord files match data.path={cfg.path!r}")
     parse = tfrecord.parse_fn(cfg.image_key, cfg.label_key, with_label=cfg.num_classes > 0)
-    ds = tf.data.TFRecordDataset(files).map(parse)
+    compression = tfrecord_compression(files)
+    ds = tf.data.TFRecordDataset(files, compression_type=compression).map(parse)
     try:
-        count = _count(tf.data.TFRecordDataset(files))
+        count = _count(tf.data.TFRecordDataset(files, compression_type=compression))
         if count:
             next(iter(ds.take(1)))
     except tf.errors.OpError as e:

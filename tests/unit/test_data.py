@@ -128,6 +128,37 @@ def test_decoded_cache_reads_what_decoding_every_epoch_reads(tmp_path, extra):
         assert first <= {bytes(x) for x in images}
 
 
+def gzip_copy(src: str, dst: str) -> None:
+    with tf.io.TFRecordWriter(dst, options="GZIP") as writer:
+        for record in tf.data.TFRecordDataset(src):
+            writer.write(record.numpy())
+
+
+def test_gzipped_tfrecords_read_like_uncompressed_ones(tmp_path):
+    plain = str(tmp_path / "plain" / "data.tfrecord")
+    tfrecord.write_images(plain, digits(10), labels=range(10))
+    os.makedirs(tmp_path / "gz")
+    gzip_copy(plain, str(tmp_path / "gz" / "data.tfrecord.gz"))  # what TFX ExampleGen writes
+    with open(tmp_path / "gz" / "data.tfrecord.gz", "rb") as f:
+        assert f.read(2) == b"\x1f\x8b"
+
+    def batches(path):
+        config = tfrecord_config(path, "data.num_classes=10")
+        return [(x.numpy(), y.numpy()) for x, y in pipeline.train_dataset(config).take(5)]
+
+    for (xa, ya), (xb, yb) in zip(batches(plain), batches(str(tmp_path / "gz" / "*"))):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+    assert sources.records(tfrecord_config(str(tmp_path / "gz" / "*")).data).count == 10
+
+
+def test_mixed_gzip_and_plain_tfrecords_are_refused(tmp_path):
+    tfrecord.write_images(str(tmp_path / "a.tfrecord"), digits(3))
+    gzip_copy(str(tmp_path / "a.tfrecord"), str(tmp_path / "b.tfrecord"))
+    with pytest.raises(DataError, match="mix gzip and uncompressed.*b.tfrecord is gzipped"):
+        sources.records(tfrecord_config(str(tmp_path / "*.tfrecord")).data)
+
+
 def test_resize_option(tmp_path):
     path = str(tmp_path / "big.tfrecord")
     tfrecord.write_images(path, digits(4, size=40))
