@@ -39,21 +39,20 @@ def make_config(custom_config: dict[str, Any], train_pattern: str):
     )
 
 
-def decompress(patterns: list[str], out_dir: str) -> str:
-    """Copies gzipped TFRecords (ExampleGen's output) to one uncompressed file.
+def copy_examples(patterns: list[str], out_dir: str) -> str:
+    """Copies ExampleGen's (gzipped) TFRecord files, as they are, into `out_dir`.
 
     Returns:
-      The path of the uncompressed file.
+      A file pattern matching the copies (`gan_tf` reads gzipped TFRecords).
     """
     import tensorflow as tf
 
     files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "train.tfrecord")
-    with tf.io.TFRecordWriter(path) as writer:
-        for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-            writer.write(record.numpy())
-    return path
+    tf.io.gfile.makedirs(out_dir)
+    for i, path in enumerate(files):
+        # Indexed names: shards of different splits may share a basename.
+        tf.io.gfile.copy(path, os.path.join(out_dir, f"{i:05d}-{os.path.basename(path)}"), True)
+    return os.path.join(out_dir, "*")
 
 
 def run_fn(fn_args) -> None:
@@ -76,7 +75,7 @@ def run_fn(fn_args) -> None:
     custom = dict(fn_args.custom_config or {})
     # The training data stays beside the run, so `gan-tf train --workdir <model_run_dir>`
     # can resume it and `gan-tf evaluate <model_run_dir>` can read it.
-    data = decompress(list(fn_args.train_files), os.path.join(fn_args.model_run_dir, "data"))
+    data = copy_examples(list(fn_args.train_files), os.path.join(fn_args.model_run_dir, "data"))
     config = make_config(custom, data)
     log.info("Training preset %s in %s", custom.get(PRESET), fn_args.model_run_dir)
     result = train.train(config, fn_args.model_run_dir, verbose=2)
