@@ -25,30 +25,37 @@ import time
 START = time.perf_counter()
 
 
-def measure(args: argparse.Namespace) -> dict:
+def start_tensorflow(cpu_devices: int, intra_op_threads: int = 0):
+    """Imports TensorFlow with the logical CPU devices (fixed at start-up) and threads."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import resource
-
-    import keras
     import tensorflow as tf
 
-    if args.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
-    if args.cpu_devices > 1:
+    if intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+    if cpu_devices > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpu_devices
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices
         )
+    return tf
+
+
+def build(args: argparse.Namespace, strategy_name: str):
+    """The preset's GAN under `strategy_name` and its training dataset."""
     from gan_tf import distribute, presets
     from gan_tf.data import pipeline
     from gan_tf.train import build_gan
 
-    overrides = [f"train.batch_size={args.batch_size}", f"train.strategy={args.strategy}"]
+    overrides = [f"train.batch_size={args.batch_size}", f"train.strategy={strategy_name}"]
     config = presets.get(args.preset).override(overrides + args.set)
-    strategy = distribute.get_strategy(config.train.strategy)
-    with strategy.scope():
+    with distribute.get_strategy(strategy_name).scope():
         gan = build_gan(config)
-    dataset = pipeline.train_dataset(config)
+    return gan, pipeline.train_dataset(config)
+
+
+def timed_fit(gan, dataset, steps: int) -> list[float]:
+    """`perf_counter` times at the end of each of `steps` training steps (one `fit`)."""
+    import keras
 
     times: list[float] = []
 
@@ -56,19 +63,26 @@ def measure(args: argparse.Namespace) -> dict:
         def on_train_batch_end(self, batch, logs=None):
             times.append(time.perf_counter())
 
-    steps = args.warmup + args.steps
-    t0 = time.perf_counter()
     gan.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[Timer()])
-    first_step = times[0] - t0
+    return times
+
+
+def measure(args: argparse.Namespace) -> dict:
+    import resource
+
+    start_tensorflow(args.cpu_devices, args.intra_op_threads)
+    gan, dataset = build(args, args.strategy)
+    t0 = time.perf_counter()
+    times = timed_fit(gan, dataset, args.warmup + args.steps)
     steady = times[-1] - times[args.warmup - 1]
     return {
         "preset": args.preset,
         "strategy": args.strategy,
-        "replicas": strategy.num_replicas_in_sync,
-        "global_batch": config.train.batch_size,
-        "images_per_second": round(args.steps * config.train.batch_size / steady, 1),
+        "replicas": gan.distribute_strategy.num_replicas_in_sync,
+        "global_batch": args.batch_size,
+        "images_per_second": round(args.steps * args.batch_size / steady, 1),
         "ms_per_step": round(1000 * steady / args.steps, 1),
-        "first_step_s": round(first_step, 2),
+        "first_step_s": round(times[0] - t0, 2),
         "time_to_first_step_s": round(times[0] - START, 2),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
@@ -81,47 +95,14 @@ def measure_interleaved(args: argparse.Namespace, strategies: list[str]) -> list
     per-round ratios are paired, so a slow spell of the machine affects both sides alike.
     The default strategy runs on the first logical device, as it does in a 1-device process.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import statistics
 
-    import keras
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from gan_tf import distribute, presets
-    from gan_tf.data import pipeline
-    from gan_tf.train import build_gan
-
-    runs = {}
-    for name in strategies:
-        config = presets.get(args.preset).override(
-            [f"train.batch_size={args.batch_size}", f"train.strategy={name}", *args.set]
-        )
-        strategy = distribute.get_strategy(name)
-        with strategy.scope():
-            gan = build_gan(config)
-        runs[name] = (gan, pipeline.train_dataset(config), [])
-
-    class Timer(keras.callbacks.Callback):
-        def __init__(self, times):
-            super().__init__()
-            self.times = times
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.times.append(time.perf_counter())
-
+    start_tensorflow(2, args.intra_op_threads)
+    runs = {name: (*build(args, name), []) for name in strategies}
     warm = 5
     for _, name in itertools.product(range(args.rounds + 1), strategies):
         gan, dataset, rates = runs[name]
-        times: list[float] = []
-        gan.fit(
-            dataset,
-            steps_per_epoch=warm + args.steps,
-            epochs=1,
-            verbose=0,
-            callbacks=[Timer(times)],
-        )
+        times = timed_fit(gan, dataset, warm + args.steps)
         rates.append(args.steps * args.batch_size / (times[-1] - times[warm - 1]))
     base = strategies[0]
     rows = []
