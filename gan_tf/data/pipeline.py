@@ -17,13 +17,12 @@ from gan_tf.config import Config, DataConfig
 from gan_tf.data import sources
 
 
-def decode_fn(cfg: DataConfig, image_is_path: bool, scale: bool = True):
-    """Returns a function turning a record into a float image in [-1, 1] (and a label).
+def decode_fn(cfg: DataConfig, image_is_path: bool):
+    """Returns a function turning a record into an image in [0, 255] (and a label).
 
+    The image is uint8, or float32 when resized; `to_unit_range` maps it to [-1, 1].
     Images of another size fail with a message naming the expected shape, unless
-    `cfg.resize` is set. Grayscale and RGB are converted to `cfg.channels`. With
-    `scale=False` the image stays in [0, 255] (uint8, or float32 when resized); `scale_fn`
-    finishes the job.
+    `cfg.resize` is set. Grayscale and RGB are converted to `cfg.channels`.
     """
     size, channels = cfg.image_size, cfg.channels
     conditional = cfg.num_classes > 0
@@ -45,8 +44,6 @@ def decode_fn(cfg: DataConfig, image_is_path: bool, scale: bool = True):
             with tf.control_dependencies([check]):
                 image = tf.identity(image)
         image = tf.ensure_shape(image, [size, size, channels])
-        if scale:
-            image = to_unit_range(image)
         if not conditional:
             return image
         label = record["label"]
@@ -93,7 +90,7 @@ def train_dataset(config: Config, start_step: int = 0) -> tf.data.Dataset:
     cfg = config.data
     recs = sources.records(cfg)
     buffer = max(1, min(cfg.shuffle_buffer, recs.count))
-    decode = decode_fn(cfg, recs.image_is_path, scale=False)
+    decode = decode_fn(cfg, recs.image_is_path)
     cached = decoded_bytes(cfg, recs.count) <= cfg.cache_mb * 2**20
     ds = recs.dataset
     if cached:
@@ -122,7 +119,7 @@ def image_batches(
       limit: number of images (0 = all).
     """
     recs = sources.records(cfg, split)
-    decode = decode_fn(cfg, recs.image_is_path, scale=False)
+    decode = decode_fn(cfg, recs.image_is_path)
     ds = recs.dataset.take(limit) if limit else recs.dataset
 
     def to_uint8(record):
