@@ -28,9 +28,15 @@ import json
 import os
 import pickle
 import platform
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
+
+# The input images are shared with the test that reads the fixture.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "inception"))
+from patterns import pattern_299  # noqa: E402
 
 NUM_MNIST = 64  # images per MNIST set (train, test) for the end-to-end FID check
 NUM_STORED = 8  # features stored per MNIST set
@@ -45,16 +51,6 @@ class _ArrayUnpickler(pickle.Unpickler):
         }:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing {module}.{name}")
-
-
-def pattern_299() -> np.ndarray:
-    """Two deterministic 299x299x3 float32 images in 0..255 (smooth closed-form patterns)."""
-    i = np.arange(299, dtype=np.float32)[:, None, None]
-    j = np.arange(299, dtype=np.float32)[None, :, None]
-    c = np.arange(3, dtype=np.float32)[None, None, :]
-    a = 127.5 + 127.5 * np.sin(0.05 * i * (c + 1) + 0.07 * j)
-    b = 127.5 + 127.5 * np.cos(0.031 * j * (c + 2) - 0.043 * i)
-    return np.stack([a, b]).astype(np.float32)
 
 
 def nv_resize(x: torch.Tensor, size: int = 299) -> torch.Tensor:
@@ -153,7 +149,7 @@ def main() -> None:
         f" (11 + 937*k) mod 50000, k < {NUM_MNIST}",
         "mnist_b": f"MNIST test indices (5 + 937*k) mod 10000, k < {NUM_MNIST}",
         "rgb": "np.random.RandomState(0).randint(0, 256, (3, 37, 53, 3))",
-        "pattern": "scripts/make_inception_fixture.py pattern_299(), fed without resize",
+        "pattern": "tests/fixtures/inception/patterns.py pattern_299(), fed without resize",
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),

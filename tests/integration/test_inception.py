@@ -7,6 +7,7 @@ StyleGAN2-ADA/StyleGAN3 detector pre-processing, on a few fixed images.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 
@@ -40,13 +41,13 @@ def relative_error(ours: np.ndarray, ref: np.ndarray) -> float:
 
 
 def pattern_299() -> np.ndarray:
-    """Same closed-form images as scripts/make_inception_fixture.py `pattern_299`."""
-    i = np.arange(299, dtype=np.float32)[:, None, None]
-    j = np.arange(299, dtype=np.float32)[None, :, None]
-    c = np.arange(3, dtype=np.float32)[None, None, :]
-    a = 127.5 + 127.5 * np.sin(0.05 * i * (c + 1) + 0.07 * j)
-    b = 127.5 + 127.5 * np.cos(0.031 * j * (c + 2) - 0.043 * i)
-    return np.stack([a, b]).astype(np.float32)
+    """The fixture's input images (tests/fixtures/inception/patterns.py)."""
+    spec = importlib.util.spec_from_file_location(
+        "inception_patterns", os.path.join(FIXTURE, "patterns.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pattern_299()
 
 
 def test_network_matches_reference_on_fixed_batch(extractor, reference):
