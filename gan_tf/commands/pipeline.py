@@ -118,23 +118,23 @@ def _gate(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     # Fail on bad overrides before TFX is imported.
     presets.get(args.preset).override(args.overrides)
-    gate = _gate(args)
+    # The pipeline's definition, the same whichever runner takes it.
+    definition = {
+        "preset": args.preset,
+        "overrides": tuple(args.overrides),
+        "data_root": args.data_root,
+        "serving_root": args.serving_root,
+        "model_name": args.model_name,
+        "pipeline_name": args.pipeline_name,
+        "gate": _gate(args),
+        "beam_runner": args.beam_runner,
+        "beam_options": tuple(args.beam_option),
+    }
     if args.action == "compile":
         from pipelines import kubeflow_v2_runner
 
         path = kubeflow_v2_runner.compile_pipeline(
-            args.out,
-            pipeline_root=args.pipeline_root,
-            data_root=args.data_root,
-            serving_root=args.serving_root,
-            image=args.image,
-            preset=args.preset,
-            overrides=args.overrides,
-            gate=gate,
-            model_name=args.model_name,
-            pipeline_name=args.pipeline_name,
-            beam_runner=args.beam_runner,
-            beam_options=args.beam_option,
+            args.out, pipeline_root=args.pipeline_root, image=args.image, **definition
         )
         print(f"wrote the Kubeflow V2 / Vertex AI pipeline spec to {path}")
         return 0
@@ -144,19 +144,11 @@ def run(args: argparse.Namespace) -> int:
     summary = local_runner.run_pipeline(
         local_runner.LocalRun(
             root=args.root,
-            preset=args.preset,
-            overrides=tuple(args.overrides),
-            data_root=args.data_root,
             tfds=args.tfds,
             tfds_limit=args.tfds_limit,
-            serving_root=args.serving_root,
-            model_name=args.model_name,
-            pipeline_name=args.pipeline_name,
-            gate=gate,
-            beam_runner=args.beam_runner,
             beam_workers=args.beam_workers,
-            beam_options=tuple(args.beam_option),
             enable_cache=not args.no_cache,
+            **definition,
         )
     )
     print(summary.text())
