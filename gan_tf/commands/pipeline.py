@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gan_tf import presets
+from gan_tf.commands import add_overrides
 
 TARGETS = ("kubeflow_v2",)
 
@@ -16,14 +17,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         choices=sorted(presets.PRESETS),
         help="gan_tf preset the Trainer trains (default: dcgan_mnist)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field of the preset, e.g. --set train.steps=1000",
-    )
+    add_overrides(p, "override a config field of the preset the Trainer trains")
     p.add_argument(
         "--threshold",
         action="append",
@@ -43,6 +37,16 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--pipeline-name",
         default="gan-tf",
         help="pipeline name: lowercase letters, digits, dashes (default gan-tf)",
+    )
+    p.add_argument(
+        "--beam-runner", default="direct", choices=("direct", "dataflow", "flink", "spark")
+    )
+    p.add_argument(
+        "--beam-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Beam runner option, e.g. project=P, flink_master=HOST:PORT (repeatable)",
     )
 
 
@@ -74,17 +78,7 @@ def add_parser(subparsers) -> None:
         "--tfds-limit", type=int, default=0, help="examples per split from TFDS (0 = all)"
     )
     run.add_argument("--serving-root", default="", help="push destination (default <root>/serving)")
-    run.add_argument(
-        "--beam-runner", default="direct", choices=("direct", "dataflow", "flink", "spark")
-    )
     run.add_argument("--beam-workers", type=int, default=2, help="DirectRunner processes")
-    run.add_argument(
-        "--beam-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="Beam runner option, e.g. project=P, flink_master=HOST:PORT (repeatable)",
-    )
     run.add_argument("--no-cache", action="store_true", help="rerun every component")
 
     comp = sub.add_parser("compile", help="compile the pipeline to a Kubeflow V2 / Vertex spec")
@@ -101,10 +95,6 @@ def add_parser(subparsers) -> None:
         default="gcr.io/PROJECT/gan-tf:latest",
         help="container image with gan_tf and pipelines installed",
     )
-    comp.add_argument(
-        "--beam-runner", default="direct", choices=("direct", "dataflow", "flink", "spark")
-    )
-    comp.add_argument("--beam-option", action="append", default=[], metavar="KEY=VALUE")
 
 
 def _gate(args: argparse.Namespace):

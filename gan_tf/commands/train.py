@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gan_tf import presets
+from gan_tf.commands import add_overrides
 
 HELP = "train a GAN from a preset; rerun the same command to resume"
 
@@ -31,14 +32,7 @@ def add_parser(subparsers) -> None:
         help="base configuration (default: dcgan_mnist)",
     )
     p.add_argument("--workdir", required=True, help="run directory (created or resumed)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field, e.g. --set train.steps=1000 (repeatable)",
-    )
+    add_overrides(p, "override a config field")
     p.add_argument("--strategy", help="distribution strategy (same as --set train.strategy=...)")
     p.add_argument(
         "--print-config", action="store_true", help="print the resolved config as JSON and exit"
