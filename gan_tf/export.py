@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from gan_tf import files
 from gan_tf.errors import GanTfError
 from gan_tf.networks.base import Generator, float32_copy
 from gan_tf.sampling import latents_for_seeds
@@ -291,19 +292,6 @@ def _write_warmup(path: str, logs: list) -> None:
             writer.write(entry.SerializeToString())
 
 
-def _replace_dir(tmp: str, export_dir: str) -> None:
-    """Moves `tmp` to `export_dir`, replacing an existing export."""
-    if not os.path.exists(export_dir):
-        os.rename(tmp, export_dir)
-        return
-    old = tempfile.mkdtemp(
-        dir=os.path.dirname(export_dir), prefix=f".{os.path.basename(export_dir)}.old-"
-    )
-    os.rename(export_dir, os.path.join(old, "export"))
-    os.rename(tmp, export_dir)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def export_generator(
     generator: Generator, export_dir: str, metadata: dict, warmup_requests: int = 4
 ) -> str:
@@ -352,7 +340,7 @@ def export_generator(
             os.path.join(tmp, WARMUP_FILE),
             make_warmup_requests(meta, warmup_requests, model_name),
         )
-        _replace_dir(tmp, export_dir)
+        files.replace_dir(tmp, export_dir)
     except Exception as e:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(e, GanTfError):

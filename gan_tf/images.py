@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import tensorflow as tf
+
+from gan_tf import files
 
 
 def to_uint8(images) -> np.ndarray:
@@ -31,9 +32,4 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.n
 
 def write_png(path: str, image: np.ndarray) -> None:
     """Writes a uint8 HWC image as PNG, atomically (temporary file, then rename)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(tf.io.encode_png(np.asarray(image, np.uint8)).numpy())
-    os.replace(tmp, path)
+    files.atomic_write(path, tf.io.encode_png(np.asarray(image, np.uint8)).numpy())

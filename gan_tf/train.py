@@ -24,7 +24,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from gan_tf import callbacks, distribute, images, networks
+from gan_tf import callbacks, distribute, files, images, networks
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
 from gan_tf.data import pipeline
@@ -170,10 +170,7 @@ def _write_config(config: Config, workdir: str) -> None:
                 f"{workdir} holds a run with a different configuration ({', '.join(fixed)}); "
                 "use a new --workdir, or the same settings to resume"
             )
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(config.to_json())
-    os.replace(tmp, path)
+    files.atomic_write(path, config.to_json())
 
 
 def _check_first_batch(dataset: tf.data.Dataset, description: str) -> None:

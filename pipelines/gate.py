@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gan_tf import files
 from gan_tf.errors import ConfigError
 
 # Metrics where a larger value is better; all others (fid, kid, ...) are distances.
@@ -226,8 +227,8 @@ def write_report(directory: str, report: Mapping[str, Any]) -> tuple[str, str]:
     os.makedirs(directory, exist_ok=True)
     json_path = os.path.join(directory, REPORT_JSON)
     md_path = os.path.join(directory, REPORT_MD)
-    _atomic_write(json_path, json.dumps(report, indent=2, sort_keys=True, default=str) + "\n")
-    _atomic_write(md_path, to_markdown(report))
+    files.atomic_write_json(json_path, report)
+    files.atomic_write(md_path, to_markdown(report))
     return json_path, md_path
 
 
@@ -264,10 +265,3 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         lines.append("| (none configured) | | | |")
     lines += ["", "## Protocol", "", "```json", json.dumps(report["protocol"], indent=2), "```", ""]
     return "\n".join(lines)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 
+from gan_tf import files
 from gan_tf.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,7 @@ def write_tfds(
             counts[split] = count
         with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
             json.dump({"request": request, "counts": counts}, f, indent=2)
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
+        files.replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     # command's process is affected (TensorFlow reads it at import), an explicit setting wins.
     if "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    from gan_tf import files
     from gan_tf.metrics import api
 
     result = api.score_sources(
@@ -76,11 +77,6 @@ def run(args: argparse.Namespace) -> int:
     )
     text = json.dumps(result, indent=2, sort_keys=True)
     if args.json_out:
-        directory = os.path.dirname(os.path.abspath(args.json_out))
-        os.makedirs(directory, exist_ok=True)
-        tmp = f"{args.json_out}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.json_out)
+        files.atomic_write(args.json_out, text + "\n")
     print(text)
     return 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 
 import numpy as np
 import tensorflow as tf
+
+from gan_tf import files
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -40,16 +41,13 @@ def write_images(
     The file is written beside its destination and renamed into place, so a reader never
     sees half a file.
     """
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
     count = 0
     label_iter = iter(labels) if labels is not None else None
-    with tf.io.TFRecordWriter(tmp) as writer:
+    with files.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
         for image in images:
             label = next(label_iter) if label_iter is not None else None
             writer.write(make_example(encode_png(image), label).SerializeToString())
             count += 1
-    os.replace(tmp, path)
     return count
 
 

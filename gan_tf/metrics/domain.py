@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gan_tf import files
 from gan_tf.errors import DataError
 from gan_tf.metrics.cache import cache_dir
 from gan_tf.metrics.inception import run_batched
@@ -89,10 +90,8 @@ def train_classifier(directory: str | None = None, verbose: int = 2) -> str:
     )
     _, accuracy = trainer.evaluate(x_test, y_test, batch_size=500, verbose=0)
     path = weights_file(directory)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path.replace(".weights.h5", f".tmp-{os.getpid()}.weights.h5")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+    with files.atomic_path(path, suffix=".weights.h5") as tmp:
+        model.save_weights(tmp)
     info = {
         "version": VERSION,
         "test_accuracy": float(accuracy),

@@ -9,10 +9,9 @@ when `keep_features` is set.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from gan_tf import files
 from gan_tf.errors import DataError
 
 
@@ -78,10 +77,8 @@ class FeatureStats:
         arrays = {"count": np.int64(self.count), "mean": self._mean, "scatter": self._scatter}
         if self.keep_features:
             arrays["features"] = self.features
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}.npz"
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with files.atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
 
     @classmethod
     def load(cls, path: str) -> FeatureStats:

@@ -1,0 +1,190 @@
+"""Durable file writes and directory locks: the one place for "write aside, then rename".
+
+A crash (power loss, SIGKILL) at any point must leave either the old file or the new one,
+never a truncated mix. Every writer here writes beside its destination, flushes and fsyncs the
+data, renames it into place and fsyncs the parent directory so that the rename itself is on
+disk before the caller moves on (e.g. before a checkpoint pointer names the new file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+from gan_tf.errors import GanTfError
+
+
+class LockedError(GanTfError):
+    """Another process holds the lock of a directory (a second trainer or pipeline run)."""
+
+
+def fsync_dir(path: str) -> None:
+    """Flushes a directory's entries (renames, new files) to disk; no-op where unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some filesystems refuse fsync on directories
+        if e.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: str) -> None:
+    """Flushes one file's data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: str) -> None:
+    """Flushes every file and directory below `root` (and `root` itself) to disk."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                fsync_file(path)
+        fsync_dir(dirpath)
+
+
+def _tmp_name(path: str, suffix: str) -> str:
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{base}.tmp-{os.getpid()}{suffix}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
+    """Yields a temporary path beside `path`; on success it becomes `path`, durably.
+
+    For writers that want a file name (`np.savez`, `tf.io.TFRecordWriter`, Keras
+    `save_weights`). `suffix` is appended to the temporary name for writers that insist on an
+    extension. On an exception the temporary file is removed and `path` is left untouched.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = _tmp_name(path, suffix)
+    try:
+        yield tmp
+        fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def atomic_write(path: str, data: bytes | str) -> None:
+    """Writes `data` (text as UTF-8) to `path` atomically and durably."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(payload)
+
+
+def atomic_write_json(path: str, value: object) -> None:
+    """Writes `value` as indented, key-sorted JSON atomically and durably."""
+    atomic_write(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def replace_dir(tmp: str, dest: str) -> None:
+    """Moves the finished directory `tmp` to `dest` (a sibling), replacing what was there.
+
+    `tmp` is fsynced first, so `dest` names complete contents as soon as it exists. An old
+    `dest` is moved aside and deleted after the new one is in place; a reader sees the old
+    directory, then the new one, never a partial one (there is a moment with neither).
+    """
+    fsync_tree(tmp)
+    parent = os.path.dirname(os.path.abspath(dest))
+    if not os.path.exists(dest):
+        os.rename(tmp, dest)
+        fsync_dir(parent)
+        return
+    old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(dest)}.old-")
+    os.rename(dest, os.path.join(old, "previous"))
+    os.rename(tmp, dest)
+    fsync_dir(parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+class DirLock:
+    """An exclusive, non-blocking lock on a directory, held by one process at a time.
+
+    The lock is an `flock` on `<directory>/<name>`, so the kernel releases it when the holder
+    exits for any reason (SIGKILL included): a stale lock file never blocks a rerun. The file
+    records who holds it, for the error message.
+
+    Args:
+      directory: the directory to lock (created if missing).
+      what: what the directory is, for messages (e.g. `"training workdir"`).
+      name: lock file name.
+    """
+
+    def __init__(self, directory: str, what: str, name: str = ".lock"):
+        self.directory = directory
+        self.what = what
+        self.path = os.path.join(directory, name)
+        self._fd: int | None = None
+
+    def acquire(self) -> DirLock:
+        """Takes the lock.
+
+        Raises:
+          LockedError: naming the holder, if another process holds it.
+        """
+        os.makedirs(self.directory, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LockedError(
+                f"{self.directory} is in use by another process ({holder}); a {self.what} can "
+                "be used by one process at a time: wait for it to finish or stop it"
+            ) from None
+        os.ftruncate(fd, 0)
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": " ".join(sys.argv),
+        }
+        os.write(fd, json.dumps(info).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Releases the lock (the file stays; its contents are stale until the next holder)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DirLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        info = json.loads(os.read(fd, 4096).decode() or "{}")
+        return f"pid {info['pid']} on {info['host']} since {info['since']}: {info['command']}"
+    except (OSError, ValueError, KeyError):
+        return "holder unknown"

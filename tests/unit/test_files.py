@@ -1,0 +1,74 @@
+"""Durable writes and directory locks (`gan_tf.files`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from gan_tf import files
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "a" / "f.txt"
+    files.atomic_write(str(path), "one")
+    files.atomic_write(str(path), b"two")
+    assert path.read_text() == "two"
+    assert os.listdir(path.parent) == ["f.txt"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path):
+    path = tmp_path / "f.json"
+    files.atomic_write_json(str(path), {"a": 1})
+    with pytest.raises(RuntimeError), files.atomic_path(str(path)) as tmp:
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise RuntimeError("crash mid-write")
+    assert path.read_text() == '{\n  "a": 1\n}\n'
+    assert os.listdir(tmp_path) == ["f.json"]
+
+
+def test_replace_dir_swaps_whole_directories(tmp_path):
+    dest = tmp_path / "export"
+    for version in ("old", "new"):
+        tmp = tmp_path / f".tmp-{version}"
+        tmp.mkdir()
+        (tmp / "file").write_text(version)
+        files.replace_dir(str(tmp), str(dest))
+        assert (dest / "file").read_text() == version
+    assert sorted(os.listdir(tmp_path)) == ["export"]
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from gan_tf import files
+    files.DirLock(sys.argv[1], "test directory").acquire()
+    print("locked", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_lock_is_exclusive_across_processes_and_freed_by_sigkill(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(
+            files.LockedError, match=rf"in use by another process \(pid {holder.pid}"
+        ):
+            files.DirLock(str(tmp_path), "test directory").acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # The kernel dropped the dead holder's lock: the stale file does not block.
+    with files.DirLock(str(tmp_path), "test directory"):
+        with pytest.raises(files.LockedError):
+            files.DirLock(str(tmp_path), "test directory").acquire()
+    files.DirLock(str(tmp_path), "test directory").acquire().release()
