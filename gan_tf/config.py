@@ -106,7 +106,10 @@ class TrainConfig:
       batch_size: global batch size (split across replicas).
       steps: total generator steps.
       steps_per_epoch: steps per Keras epoch (progress-bar line, metric reset).
-      d_steps: discriminator steps per generator step.
+      d_steps: discriminator steps per generator step (at most 64).
+      reuse_fakes: with `d_steps=1`, one batch of fakes (and one critic pass on it) serves
+        both updates, as in the TensorFlow/PyTorch DCGAN tutorials: faster, and both
+        gradients are taken at the same weights (simultaneous updates).
       optimizer: `adam` or `sgd`.
       g_lr: generator learning rate.
       d_lr: discriminator learning rate.
@@ -129,6 +132,7 @@ class TrainConfig:
     steps: int = 5000
     steps_per_epoch: int = 500
     d_steps: int = 1
+    reuse_fakes: bool = False
     optimizer: str = "adam"
     g_lr: float = 2e-4
     d_lr: float = 2e-4

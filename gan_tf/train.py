@@ -24,7 +24,7 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from gan_tf import callbacks, distribute, files, images, networks
+from gan_tf import callbacks, distribute, files, images, networks, streams
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
 from gan_tf.data import pipeline
@@ -91,6 +91,7 @@ def build_gan(config: Config) -> GAN:
             ema_decay=t.ema_decay,
             diffaugment=t.diffaugment,
             seed=t.seed,
+            reuse_fakes=t.reuse_fakes,
         )
         gan.build_networks()
     optimizers = [make_optimizer(t.optimizer, lr, t.beta_1, t.beta_2) for lr in (t.g_lr, t.d_lr)]
@@ -121,6 +122,13 @@ def validate(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key} must be positive, got {value}")
+    if t.d_steps > streams.MAX_PASSES:
+        raise ConfigError(f"train.d_steps must be at most {streams.MAX_PASSES}, got {t.d_steps}")
+    if t.reuse_fakes and t.d_steps != 1:
+        raise ConfigError(
+            f"train.reuse_fakes needs train.d_steps=1 (got {t.d_steps}): each critic pass "
+            "draws its own fakes"
+        )
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if (config.loss.gp_weight or config.loss.r1_gamma) and config.model.d_norm == "batch":

@@ -5,8 +5,9 @@ The step is written once for every `tf.distribute` strategy:
 * per-example losses are reduced with `tf.nn.compute_average_loss` over the *global* batch,
   so the summed replica gradients equal the single-device gradient;
 * every random draw (latents, GP interpolation weights, DiffAugment parameters) is made
-  statelessly for the whole global batch from `(seed, step)` and sliced per replica, so the
-  maths does not depend on the replica count and a resumed run repeats the same draws;
+  statelessly for the whole global batch from `(seed, step, purpose, pass)` (see
+  `gan_tf.streams`) and sliced per replica, so the maths does not depend on the replica count,
+  a resumed run repeats the same draws, and no two draws of a run coincide;
 * loss trackers are updated with per-example values, so logs are global means.
 """
 
@@ -17,11 +18,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from gan_tf import augment, losses
+from gan_tf import augment, losses, streams
+from gan_tf.errors import ConfigError
 from gan_tf.networks.base import Discriminator, Generator
-
-# Offsets separating the stateless streams drawn at one step.
-_STREAMS = 16
 
 
 def _dense(grads: list) -> list:
@@ -46,6 +45,12 @@ class GAN(keras.Model):
       ema_decay: decay of the EMA generator; ramps up as `min(decay, (1+t)/(10+t))`.
       diffaugment: DiffAugment policy string, e.g. `"color,translation,cutout"`.
       seed: seed of every random draw.
+      reuse_fakes: with `d_steps == 1`, use one batch of fakes (and one critic pass on them)
+        for both updates, saving a generator and a critic forward pass per step.
+
+    Raises:
+      ConfigError: for `d_steps` outside `[1, streams.MAX_PASSES]` or `reuse_fakes` with
+        `d_steps > 1`.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class GAN(keras.Model):
         ema_decay: float = 0.999,
         diffaugment: str = "",
         seed: int = 0,
+        reuse_fakes: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -72,6 +78,13 @@ class GAN(keras.Model):
         self.gp_weight = float(gp_weight)
         self.r1_gamma = float(r1_gamma)
         self.d_steps = int(d_steps)
+        if not 1 <= self.d_steps <= streams.MAX_PASSES:
+            raise ConfigError(
+                f"train.d_steps must be in [1, {streams.MAX_PASSES}], got {self.d_steps}"
+            )
+        if reuse_fakes and self.d_steps != 1:
+            raise ConfigError("train.reuse_fakes needs train.d_steps=1")
+        self.reuse_fakes = bool(reuse_fakes)
         self.ema_decay = float(ema_decay)
         self.policies = augment.parse_policy(diffaugment)
         self.seed = int(seed)
@@ -138,10 +151,11 @@ class GAN(keras.Model):
     # -- random draws ----------------------------------------------------------------------
 
     def _global_draw(
-        self, kind: str, global_batch: tf.Tensor, width: int, step: tf.Tensor, stream: int
+        self, kind: str, global_batch: tf.Tensor, width: int, step: tf.Tensor, purpose: str, k=0
     ) -> tf.Tensor:
-        """Draws `[global_batch, width]` values and returns this replica's rows."""
-        seed = tf.stack([tf.constant(self.seed, tf.int64), step * _STREAMS + stream])
+        """Draws `[global_batch, width]` values of stream `purpose` (pass `k`) at `step` and
+        returns this replica's rows."""
+        seed = streams.stream_seed(self.seed, step, purpose, k)
         shape = tf.stack([global_batch, width])
         if kind == "normal":
             values = tf.random.stateless_normal(shape, seed=seed)
@@ -164,15 +178,32 @@ class GAN(keras.Model):
 
         return critic
 
-    def _augment(self, images: tf.Tensor, global_batch, step, stream: int) -> tf.Tensor:
+    def _augment(self, images: tf.Tensor, global_batch, step, purpose: str, k=0) -> tf.Tensor:
         if not self.policies:
             return images
         u = self._global_draw(
-            "uniform", global_batch, augment.num_params(self.policies), step, stream
+            "uniform", global_batch, augment.num_params(self.policies), step, purpose, k
         )
         return augment.diff_augment(images, self.policies, u)
 
     # -- the step --------------------------------------------------------------------------
+
+    def _discriminator_loss(self, critic, images, fake, global_batch, step, k):
+        """Per-example discriminator loss of pass `k`, the logits and the penalties."""
+        real_logits = critic(self._augment(images, global_batch, step, "d_augment_real", k))
+        fake_logits = critic(self._augment(fake, global_batch, step, "d_augment_fake", k))
+        per_example = self.loss_family.discriminator(real_logits, fake_logits)
+        penalties = {}
+        if self.gp_weight:
+            eps = self._global_draw("uniform", global_batch, 1, step, "gp_weights", k)
+            penalties["gp"] = losses.wasserstein_gradient_penalty(
+                critic, images, tf.stop_gradient(fake), eps[:, 0]
+            )
+            per_example += self.gp_weight * penalties["gp"]
+        if self.r1_gamma:
+            penalties["r1"] = losses.r1_penalty(critic, images)
+            per_example += 0.5 * self.r1_gamma * penalties["r1"]
+        return per_example, real_logits, fake_logits, penalties
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         if isinstance(data, (tuple, list)):
@@ -187,38 +218,49 @@ class GAN(keras.Model):
         global_batch = tf.shape(images)[0] * replicas
         step = tf.cast(self.step, tf.int64)
         critic = self._critic(labels)
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
 
-        for k in range(self.d_steps):
-            z = self._global_draw("normal", global_batch, self.latent_dim, step, 4 * k)
-            fake = self.generator(self._generator_inputs(z, labels), training=True)
-            with tf.GradientTape() as tape:
-                real_logits = critic(self._augment(images, global_batch, step, 4 * k + 1))
-                fake_logits = critic(self._augment(fake, global_batch, step, 4 * k + 2))
-                per_example = self.loss_family.discriminator(real_logits, fake_logits)
-                penalties = {}
-                if self.gp_weight:
-                    eps = self._global_draw("uniform", global_batch, 1, step, 4 * k + 3)
-                    penalties["gp"] = losses.wasserstein_gradient_penalty(
-                        critic, images, fake, eps[:, 0]
-                    )
-                    per_example += self.gp_weight * penalties["gp"]
-                if self.r1_gamma:
-                    penalties["r1"] = losses.r1_penalty(critic, images)
-                    per_example += 0.5 * self.r1_gamma * penalties["r1"]
+        if self.reuse_fakes:
+            # One generator pass and one critic pass on the fakes serve both updates, as in
+            # the TensorFlow and PyTorch DCGAN tutorials: both gradients are taken at the
+            # current weights (simultaneous updates).
+            z = self._global_draw("normal", global_batch, self.latent_dim, step, "d_latents")
+            with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+                fake = self.generator(self._generator_inputs(z, labels), training=True)
+                per_example, real_logits, fake_logits, penalties = self._discriminator_loss(
+                    critic, images, fake, global_batch, step, 0
+                )
                 d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                 d_loss = self.d_optimizer.scale_loss(d_loss)
-            d_vars = self.discriminator.trainable_variables
-            self.d_optimizer.apply_gradients(zip(_dense(tape.gradient(d_loss, d_vars)), d_vars))
+                g_per_example = self.loss_family.generator(fake_logits)
+                g_loss = tf.nn.compute_average_loss(g_per_example, global_batch_size=global_batch)
+                g_loss = self.g_optimizer.scale_loss(g_loss)
+            d_grads = _dense(d_tape.gradient(d_loss, d_vars))
+            g_grads = _dense(g_tape.gradient(g_loss, g_vars))
+            self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+            self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        else:
+            for k in range(self.d_steps):
+                z = self._global_draw("normal", global_batch, self.latent_dim, step, "d_latents", k)
+                fake = self.generator(self._generator_inputs(z, labels), training=True)
+                with tf.GradientTape() as tape:
+                    per_example, real_logits, fake_logits, penalties = self._discriminator_loss(
+                        critic, images, fake, global_batch, step, k
+                    )
+                    d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                    d_loss = self.d_optimizer.scale_loss(d_loss)
+                grads = _dense(tape.gradient(d_loss, d_vars))
+                self.d_optimizer.apply_gradients(zip(grads, d_vars))
 
-        z = self._global_draw("normal", global_batch, self.latent_dim, step, _STREAMS - 2)
-        with tf.GradientTape() as tape:
-            fake = self.generator(self._generator_inputs(z, labels), training=True)
-            fake_logits_g = critic(self._augment(fake, global_batch, step, _STREAMS - 1))
-            g_per_example = self.loss_family.generator(fake_logits_g)
-            g_loss = tf.nn.compute_average_loss(g_per_example, global_batch_size=global_batch)
-            g_loss = self.g_optimizer.scale_loss(g_loss)
-        g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(_dense(tape.gradient(g_loss, g_vars)), g_vars))
+            z = self._global_draw("normal", global_batch, self.latent_dim, step, "g_latents")
+            with tf.GradientTape() as tape:
+                fake = self.generator(self._generator_inputs(z, labels), training=True)
+                fake_logits_g = critic(self._augment(fake, global_batch, step, "g_augment"))
+                g_per_example = self.loss_family.generator(fake_logits_g)
+                g_loss = tf.nn.compute_average_loss(g_per_example, global_batch_size=global_batch)
+                g_loss = self.g_optimizer.scale_loss(g_loss)
+            self.g_optimizer.apply_gradients(zip(_dense(tape.gradient(g_loss, g_vars)), g_vars))
         self._update_ema(step)
         self.step_counter.assign_add(1)
 

@@ -19,6 +19,7 @@ CASES = {
         "train.d_steps=2",
     ],
     "cgan_diffaugment": ["data.num_classes=10", "train.diffaugment=color,translation,cutout"],
+    "reuse_fakes_diffaugment": ["train.reuse_fakes=true", "train.diffaugment=translation"],
     "r1_hinge": ["loss.name=hinge", "loss.r1_gamma=5", "model.d_norm=layer"],
     "resnet_sn": [
         "model.arch=resnet",

@@ -105,8 +105,8 @@ def test_generator_update_uses_the_mean_per_example_loss():
     after = [v.numpy().copy() for v in g_vars]
     for v, value in zip(gan.generator.variables, start):
         v.assign(value)
-    # The step's generator latents: stream _STREAMS - 2 at step 0, drawn for the global batch.
-    z = gan._global_draw("normal", tf.constant(8), 8, tf.constant(0, tf.int64), 14)
+    # The step's generator latents: stream g_latents at step 0, drawn for the global batch.
+    z = gan._global_draw("normal", tf.constant(8), 8, tf.constant(0, tf.int64), "g_latents")
     with tf.GradientTape() as tape:
         fake = gan.generator(z, training=True)
         loss = tf.reduce_mean(gan.loss_family.generator(gan.discriminator(fake, training=True)))
@@ -132,3 +132,87 @@ def test_gradient_penalty_with_batchnorm_critic_is_refused():
 
     with pytest.raises(ConfigError, match="without batch norm"):
         train.validate(Config().override(["loss.r1_gamma=1", "model.d_norm=batch"]))
+
+
+def test_no_two_draws_of_adjacent_steps_share_a_seed(monkeypatch):
+    """Every stateless draw of steps 0 and 1 (8 critic passes, GP, DiffAugment) is distinct."""
+    from gan_tf import streams
+
+    seen = []
+    real_seed = streams.stream_seed
+
+    def spy(seed, step, purpose, index=0):
+        value = real_seed(seed, step, purpose, index)
+        seen.append((int(step), purpose, index, tuple(value.numpy().tolist())))
+        return value
+
+    monkeypatch.setattr(streams, "stream_seed", spy)
+    gan, cfg = make_gan(
+        "loss.name=wasserstein",
+        "loss.gp_weight=10",
+        "model.d_norm=layer",
+        "train.d_steps=8",
+        "train.diffaugment=color,translation,cutout",
+    )
+    gan.train_step(batch(cfg))
+    gan.train_step(batch(cfg))
+    # Per step: 8 passes x (latents, real aug, fake aug, GP weights) + G latents + G aug.
+    assert len(seen) == 2 * (8 * 4 + 2)
+    seeds = [s for *_, s in seen]
+    assert len(set(seeds)) == len(seeds), "two draws share a seed"
+    assert {step for step, *_ in seen} == {0, 1}
+
+
+@pytest.mark.parametrize("d_steps", range(1, 9))
+def test_stream_keys_are_distinct_across_adjacent_steps(d_steps):
+    from gan_tf import streams
+
+    keys = [
+        int(streams.stream_key(step, purpose, k))
+        for step in (0, 1, 2, 1000, 1001)
+        for purpose in streams.PURPOSES
+        for k in range(d_steps)
+    ]
+    assert len(set(keys)) == len(keys)
+    # Purpose 0 is reserved: the serving latents' (seed, 0) is never a training seed.
+    assert 0 not in keys and 2**31 - 1 not in keys
+
+
+def test_stream_arguments_are_checked():
+    from gan_tf import streams
+    from gan_tf.errors import ConfigError
+
+    with pytest.raises(ValueError, match="unknown random stream"):
+        streams.stream_key(0, "latents")
+    with pytest.raises(ValueError, match="out of range"):
+        streams.stream_key(0, "d_latents", streams.MAX_PASSES)
+    with pytest.raises(ConfigError, match="d_steps must be at most 64"):
+        train.validate(Config().override(["train.d_steps=65"]))
+    with pytest.raises(ConfigError, match="reuse_fakes needs train.d_steps=1"):
+        train.validate(Config().override(["train.reuse_fakes=true", "train.d_steps=2"]))
+
+
+def test_reused_fakes_give_both_networks_the_gradients_at_the_current_weights():
+    """With SGD, one reuse_fakes step moves D and G by lr * their gradients at the start."""
+    gan, cfg = make_gan(
+        "train.optimizer=sgd", "train.g_lr=0.1", "train.d_lr=0.05", "train.reuse_fakes=true"
+    )
+    x = batch(cfg)
+    g_vars, d_vars = gan.generator.trainable_variables, gan.discriminator.trainable_variables
+    start = [v.numpy().copy() for v in gan.generator.variables + gan.discriminator.variables]
+    gan.train_step(x)
+    after_g = [v.numpy().copy() for v in g_vars]
+    after_d = [v.numpy().copy() for v in d_vars]
+    for v, value in zip(gan.generator.variables + gan.discriminator.variables, start):
+        v.assign(value)
+    z = gan._global_draw("normal", tf.constant(8), 8, tf.constant(0, tf.int64), "d_latents")
+    with tf.GradientTape(persistent=True) as tape:
+        fake = gan.generator(z, training=True)
+        real_logits = gan.discriminator(x, training=True)
+        fake_logits = gan.discriminator(fake, training=True)
+        d_loss = tf.reduce_mean(gan.loss_family.discriminator(real_logits, fake_logits))
+        g_loss = tf.reduce_mean(gan.loss_family.generator(fake_logits))
+    for vars_, after, loss, lr in ((g_vars, after_g, g_loss, 0.1), (d_vars, after_d, d_loss, 0.05)):
+        for v, a, g in zip(vars_, after, tape.gradient(loss, vars_)):
+            np.testing.assert_allclose(a, v.numpy() - lr * g.numpy(), rtol=1e-4, atol=1e-6)
+    assert int(gan.g_optimizer.iterations.numpy()) == int(gan.d_optimizer.iterations.numpy()) == 1
