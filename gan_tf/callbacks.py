@@ -114,6 +114,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
                 self.write_samples(step)
 
     def write_samples(self, step: int) -> None:
+        self.model.ema_generator.recompute_statistics()
         samples = images.to_uint8(self.model.ema_generator(self.grid_inputs, training=False))
         grid = images.make_grid(samples)
         with self.writer.as_default(step=step):

@@ -22,8 +22,19 @@ def latents_for_seeds(seeds, latent_dim: int) -> tf.Tensor:
     return tf.map_fn(one, seeds, fn_output_signature=tf.float32)
 
 
+def labels_for_seeds(seeds, num_classes: int) -> np.ndarray | None:
+    """The class a conditional generator is asked for with each seed: `seed % num_classes`.
+
+    The evaluation convention: a generated set of seeds `0..N-1` is balanced over classes and,
+    like the latents, each image's label depends only on its own seed.
+    """
+    if num_classes <= 0:
+        return None
+    return (np.asarray(seeds, np.int64) % num_classes).astype(np.int32)
+
+
 def default_labels(count: int, num_classes: int, label: int | None = None) -> np.ndarray | None:
-    """Labels for a conditional sample: all `label`, or cycling 0..num_classes-1."""
+    """Labels for a sample grid: all `label`, or cycling 0..num_classes-1 over the grid."""
     if num_classes <= 0:
         return None
     if label is not None:

@@ -293,7 +293,7 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
     if not chief:
         shutil.rmtree(scratch, ignore_errors=True)
         return TrainResult(gan, step, None, "", None)
-    tensorboard.write_samples(step)
+    tensorboard.write_samples(step)  # also recomputes the EMA generator's statistics
     samples_path = os.path.join(workdir, "samples.png")
     write_samples(gan, grid, samples_path)
     with open(os.path.join(workdir, "training_state.json"), "w", encoding="utf-8") as f:

@@ -22,8 +22,15 @@ def load_config(workdir: str) -> Config:
     return Config.from_json_file(path)
 
 
-def load_generator(workdir: str) -> tuple[Generator, Config, int]:
+def load_generator(
+    workdir: str, recompute_statistics: bool = True
+) -> tuple[Generator, Config, int]:
     """Builds the run's generator and loads the EMA weights of its latest checkpoint.
+
+    Args:
+      workdir: the training workdir.
+      recompute_statistics: recompute batch-norm statistics for the EMA weights (see
+        `Generator.recompute_statistics`), as training does before every output.
 
     Returns:
       The EMA generator, the run's config and the checkpoint step.
@@ -35,4 +42,6 @@ def load_generator(workdir: str) -> tuple[Generator, Config, int]:
         step = checkpoint.restore_ema_generator(generator, os.path.join(workdir, "checkpoints"))
     except FileNotFoundError:
         raise GanTfError(f"{workdir} holds no checkpoint yet") from None
+    if recompute_statistics:
+        generator.recompute_statistics()
     return generator, config, step

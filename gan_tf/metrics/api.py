@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from gan_tf import files
 from gan_tf.errors import ConfigError, DataError
-from gan_tf.metrics import FEATURES, METRICS
+from gan_tf.metrics import FEATURES, METRICS, coverage
 from gan_tf.metrics import fid as fid_lib
 from gan_tf.metrics import sources as sources_lib
 from gan_tf.metrics.cache import cache_dir
@@ -57,6 +58,11 @@ def parse_metrics(metrics: str | Sequence[str], features: str) -> tuple[str, ...
             f"unknown metric {unknown[0] if unknown else '(none)'!r}; "
             f"expected some of {', '.join(METRICS)}"
         )
+    if "coverage" in names and features != "domain":
+        raise ConfigError(
+            "class coverage counts the domain classifier's classes; use --features domain "
+            "(eval.features=domain) for 'coverage'"
+        )
     if "is" in names and features == "inception":
         raise ConfigError(
             "the Inception Score needs the 1008-way Inception output layer, which the offline "
@@ -86,6 +92,7 @@ def get_extractor(features: str, batch_size: int = 50):
 class _Collected:
     def __init__(self, stats: FeatureStats, logits: np.ndarray | None, shape: tuple):
         self.stats, self.logits, self.shape = stats, logits, shape
+        self.counts = None if logits is None else coverage.class_counts(logits, logits.shape[1])
 
 
 def collect(
@@ -115,8 +122,13 @@ def compute(
     generated: _Collected,
     reference: _Collected,
     kid_subsets: int = 100,
+    num_classes: int = 0,
 ) -> dict:
-    """Metric values from collected generated and reference features."""
+    """Metric values from collected generated and reference features.
+
+    `num_classes > 0` marks the generated set as conditional, image i asked for class
+    `i % num_classes`; coverage then adds the "asked for c, got c" accuracies.
+    """
     out: dict = {}
     key = lambda name: metric_key(name, features)  # noqa: E731
     if "fid" in metrics:
@@ -137,11 +149,18 @@ def compute(
             reference.stats.features, generated.stats.features, k=3
         )
         out[key("precision")], out[key("recall")] = precision, recall
+    if "coverage" in metrics:
+        out.update(coverage.coverage_from_counts(generated.counts, reference.counts))
+        if num_classes > 0:
+            predicted = np.argmax(generated.logits, axis=1)
+            requested = np.arange(len(predicted)) % num_classes
+            out.update(coverage.conditional_accuracy(predicted, requested, num_classes))
     return out
 
 
 def _needs(metrics: Sequence[str]) -> tuple[bool, bool]:
-    return any(m in metrics for m in ("kid", "pr")), "is" in metrics
+    """Whether features must be kept (KID, PR) and whether logits are needed (IS, coverage)."""
+    return any(m in metrics for m in ("kid", "pr")), any(m in metrics for m in ("is", "coverage"))
 
 
 def reference_cache_path(key: str, features: str, extractor, num: int, keep: bool) -> str:
@@ -149,6 +168,10 @@ def reference_cache_path(key: str, features: str, extractor, num: int, keep: boo
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("_")
     name = f"{slug}-{features}-{digest[:10]}-n{num}{'-feats' if keep else ''}.npz"
     return cache_dir("metrics", "reference", name)
+
+
+def _counts_path(stats_path: str) -> str:
+    return stats_path[: -len(".npz")] + "-classes.npy"
 
 
 def reference_stats(
@@ -159,22 +182,32 @@ def reference_stats(
     keep_features: bool,
     cache_key: str | None,
     where: str,
+    want_counts: bool = False,
 ) -> _Collected:
-    """Reference features of the first `num` images, from the cache when `cache_key` is set."""
+    """Reference features of the first `num` images, from the cache when `cache_key` is set.
+
+    With `want_counts`, the class counts of the domain classifier come too (cached beside).
+    """
     path = None
     if cache_key and num > extractor.feature_dim:  # smaller sets are cheap to recompute
         path = reference_cache_path(cache_key, features, extractor, num, keep_features)
-        if os.path.isfile(path):
+        if os.path.isfile(path) and (not want_counts or os.path.isfile(_counts_path(path))):
             try:
                 stats = FeatureStats.load(path)
-                if stats.count == num:
+                counts = np.load(_counts_path(path)) if want_counts else None
+                if stats.count == num and (counts is None or counts.sum() == num):
                     log.info("Reference statistics from cache %s", path)
-                    return _Collected(stats, None, None)
+                    got = _Collected(stats, None, None)
+                    got.counts = counts
+                    return got
             except (OSError, ValueError, KeyError):
                 log.warning("Ignoring unreadable reference cache %s", path)
-    got = collect(sources_lib.take(batches, num, where), extractor, keep_features, False)
+    got = collect(sources_lib.take(batches, num, where), extractor, keep_features, want_counts)
     if path:
         got.stats.save(path)
+        if want_counts:
+            with files.atomic_path(_counts_path(path), suffix=".npy") as tmp:
+                np.save(tmp, got.counts)
     return got
 
 
@@ -186,6 +219,7 @@ def score_generator(
     features: str = "inception",
     batch_size: int = 50,
     reference_cache_key: str | None = None,
+    num_classes: int = 0,
 ) -> dict:
     """Scores a generator against reference images.
 
@@ -200,6 +234,8 @@ def score_generator(
       batch_size: images per feature-extractor call.
       reference_cache_key: e.g. `mnist:test`: reuse reference statistics cached in the user
         cache dir under this key, the feature protocol and `num_samples`.
+      num_classes: for a conditional generator, the number of classes: `generate` is asked
+        for class `seed % num_classes` (coverage then reports per-class accuracy).
 
     Returns:
       `{metric_key: float, ..., "protocol": {...}}`, e.g. `{"kid": ..., "kid_std": ...}`
@@ -220,7 +256,14 @@ def score_generator(
     keep, logits = _needs(metrics)
     start = time.perf_counter()
     ref = reference_stats(
-        reference, num_samples, extractor, features, keep, reference_cache_key, "reference"
+        reference,
+        num_samples,
+        extractor,
+        features,
+        keep,
+        reference_cache_key,
+        "reference",
+        want_counts="coverage" in metrics,
     )
     gen = collect(
         sources_lib.generated_batches(generate, num_samples, batch_size, "generator"),
@@ -228,7 +271,7 @@ def score_generator(
         keep,
         logits,
     )
-    result = compute(metrics, features, gen, ref)
+    result = compute(metrics, features, gen, ref, num_classes=num_classes)
     result["protocol"] = {
         **extractor.protocol,
         "num_samples": num_samples,
@@ -263,6 +306,8 @@ def score_sources(
     a, b = sources_lib.open_source(source_a), sources_lib.open_source(source_b)
     extractor = get_extractor(features, batch_size)
 
+    coverage_wanted = "coverage" in metrics
+
     def gather(src, want_logits):
         if src.generate is not None:
             batches = sources_lib.generated_batches(src.generate, num, batch_size, src.description)
@@ -270,16 +315,23 @@ def score_sources(
         if src.count is not None and src.count < num:
             raise DataError(f"{src.description} holds {src.count} images, fewer than --num {num}")
         key = src.description if cache_datasets and src.description.startswith("tfds:") else None
-        if key and not want_logits:
+        if key and ("is" not in metrics or src is b):
             return reference_stats(
-                src.batches(batch_size), num, extractor, features, keep, key, src.description
+                src.batches(batch_size),
+                num,
+                extractor,
+                features,
+                keep,
+                key,
+                src.description,
+                want_counts=coverage_wanted,
             )
         batches = sources_lib.take(src.batches(batch_size), num, src.description)
         return collect(batches, extractor, keep, want_logits)
 
     gen = gather(a, logits)
-    ref = gather(b, False)
-    result = compute(metrics, features, gen, ref)
+    ref = gather(b, coverage_wanted)
+    result = compute(metrics, features, gen, ref, num_classes=a.num_classes)
     result["protocol"] = {
         **extractor.protocol,
         "num_samples": num,
@@ -297,5 +349,8 @@ def _metric_protocol(metrics: Sequence[str]) -> dict:
         "kid": "unbiased MMD^2, kernel (x.y/d+1)^3, 100 subsets of min(N, 1000), mean and std",
         "is": "exp(E KL(p(y|x)||p(y))) over 10 splits of the generated set, mean and std",
         "pr": "k-NN manifolds (Kynkaenniemi et al. 2019), k=3, Euclidean",
+        "coverage": "arg-max classes of the domain classifier: generated vs reference "
+        f"histograms; covered = share >= {coverage.COVERED_FRACTION} x reference share; "
+        f"KL(reference || generated), {coverage.SMOOTHING} sample per class smoothing",
     }
     return {m: described[m] for m in metrics}

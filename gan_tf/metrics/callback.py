@@ -57,12 +57,13 @@ class EvalCallback(keras.callbacks.Callback):
     def _generate(self, seeds: np.ndarray) -> np.ndarray:
         generator = self.model.ema_generator
         z = sampling.latents_for_seeds(seeds, generator.latent_dim)
-        labels = sampling.default_labels(len(seeds), self.config.data.num_classes)
+        labels = sampling.labels_for_seeds(seeds, self.config.data.num_classes)
         x = generator(z if labels is None else (z, labels), training=False)
         return sources.finite_to_uint8(x, "EMA generator")
 
     def evaluate(self, step: int) -> dict:
         start = time.perf_counter()
+        self.model.ema_generator.recompute_statistics()
         cfg = self.config.eval
         result = api.score_generator(
             self._generate,

@@ -9,7 +9,8 @@ A source spec is one of:
 * an `.npz` file with a uint8 `[N, H, W, C]` (or `[N, H, W]`) array under `images`.
 
 Generators draw image i from seed i (`gan_tf.sampling.latents_for_seeds`); conditional
-generators cycle labels 0, 1, ..., so a generated set is a pure function of the model and N.
+generators are asked for class `i % num_classes` (`gan_tf.sampling.labels_for_seeds`), so a
+generated set is a pure function of the model and N, and balanced over classes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Source:
     generate: Generate | None = None
     batches: Callable[[int], Iterable[np.ndarray]] | None = None  # batch_size -> batches
     count: int | None = None  # images available (None: unbounded generator)
+    num_classes: int = 0  # > 0: a conditional generator asked for class `seed % num_classes`
 
 
 def check_images(images, where: str, expected: tuple[int, ...] | None = None) -> np.ndarray:
@@ -208,11 +210,11 @@ def from_workdir(path: str) -> Source:
 
     def generate(seeds: np.ndarray) -> np.ndarray:
         z = sampling.latents_for_seeds(seeds, generator.latent_dim)
-        labels = sampling.default_labels(len(seeds), num_classes)
+        labels = sampling.labels_for_seeds(seeds, num_classes)
         x = generator(z if labels is None else (z, labels), training=False)
         return finite_to_uint8(x, f"workdir {path}")
 
-    return Source(f"workdir:{path}@step{step}", generate=generate)
+    return Source(f"workdir:{path}@step{step}", generate=generate, num_classes=num_classes)
 
 
 def from_export(path: str) -> Source:
@@ -237,10 +239,10 @@ def from_export(path: str) -> Source:
             "truncation": tf.ones([len(seeds)], tf.float32),
         }
         if num_classes > 0:
-            args["labels"] = tf.constant(np.arange(len(seeds)) % num_classes, tf.int64)
+            args["labels"] = tf.constant(np.asarray(seeds) % num_classes, tf.int64)
         return signature(**args)["images"].numpy()
 
-    return Source(f"export:{path}", generate=generate)
+    return Source(f"export:{path}", generate=generate, num_classes=num_classes)
 
 
 def open_source(spec: str) -> Source:

@@ -20,6 +20,8 @@ from gan_tf.errors import ConfigError
 from gan_tf.networks.sync_batch_norm import SyncBatchNormalization
 
 D_NORMS = ("none", "batch", "layer")
+# Latents whose batch statistics become an EMA generator's batch-norm statistics.
+STATISTICS_SAMPLES = 1024
 
 
 @contextlib.contextmanager
@@ -133,6 +135,37 @@ class Generator(keras.Model):
         if self.num_classes > 0:
             return (z, tf.zeros([batch], tf.int32))
         return z
+
+    def recompute_statistics(self, count: int = STATISTICS_SAMPLES) -> bool:
+        """Sets every batch-norm layer's moving statistics to those of this network's own
+        output on `count` fixed latents (seeds 0..count-1, balanced labels).
+
+        An EMA generator averages the weights of many steps but would otherwise carry the
+        statistics of the training generator's last batches, which do not match its weights
+        and blur or distort its samples. The latents are fixed, so the result is a pure
+        function of the weights. Returns whether the network has batch norm at all.
+        """
+        from gan_tf import sampling
+
+        layers = [
+            layer
+            for layer in self._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        if not layers:
+            return False
+        seeds = tf.range(count, dtype=tf.int64)
+        z = sampling.latents_for_seeds(seeds, self.latent_dim)
+        labels = sampling.labels_for_seeds(seeds.numpy(), self.num_classes)
+        momenta = [layer.momentum for layer in layers]
+        try:
+            for layer in layers:
+                layer.momentum = 0.0  # moving statistic := this batch's statistic
+            self(z if labels is None else (z, labels), training=True)
+        finally:
+            for layer, momentum in zip(layers, momenta):
+                layer.momentum = momentum
+        return True
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -103,3 +103,38 @@ def test_unsupported_shapes_are_config_errors(arch, size, channels, message):
 def test_unknown_discriminator_norm():
     with pytest.raises(ConfigError, match="d_norm|discriminator norm"):
         build("dcgan", 28, 1, 0, **{"model.d_norm": "group"})
+
+
+@pytest.mark.parametrize("classes", [0, 10])
+def test_recomputed_statistics_are_those_of_the_fixed_latents(classes):
+    """After the recompute, inference on the fixed latents equals a training-mode pass."""
+    from gan_tf import sampling
+
+    generator, _ = build("dcgan", 28, 1, classes)
+    generator(generator.dummy_inputs())
+    count = 64
+    seeds = np.arange(count)
+    z = sampling.latents_for_seeds(seeds, generator.latent_dim)
+    labels = sampling.labels_for_seeds(seeds, classes)
+    inputs = z if labels is None else (z, labels)
+    stale = generator(inputs, training=False).numpy()
+    assert generator.recompute_statistics(count)
+    batch_stats = generator(inputs, training=True).numpy()  # momentum is back: stats barely move
+    refreshed = generator(inputs, training=False).numpy()
+    assert np.abs(stale - batch_stats).max() > 1e-2, "fresh init statistics already match"
+    np.testing.assert_allclose(refreshed, batch_stats, atol=2e-5)
+    momenta = {
+        layer.momentum
+        for layer in generator._flatten_layers()
+        if isinstance(layer, tf.keras.layers.BatchNormalization)
+    }
+    assert momenta == {0.99}
+
+
+def test_networks_without_batch_norm_are_left_alone():
+    generator, _ = build("mlp", 28, 1, 0)
+    generator(generator.dummy_inputs())
+    before = [v.numpy() for v in generator.variables]
+    assert generator.recompute_statistics(8) is False
+    for a, v in zip(before, generator.variables):
+        np.testing.assert_array_equal(a, v.numpy())
