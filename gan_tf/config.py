@@ -71,6 +71,8 @@ class ModelConfig:
       spectral_norm: wrap discriminator layers in spectral normalisation.
       embed_dim: class-embedding size of a conditional generator (0 = latent_dim).
       kernel_size: kernel of the stride-2 (transposed) convolutions of `dcgan`.
+      mbstd_group: minibatch standard deviation group size in the discriminator (0 = off;
+        `dcgan` and `resnet`); each replica's batch must be a multiple of it.
     """
 
     arch: str = "dcgan"
@@ -81,6 +83,7 @@ class ModelConfig:
     spectral_norm: bool = False
     embed_dim: int = 0
     kernel_size: int = 4
+    mbstd_group: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

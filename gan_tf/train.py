@@ -137,6 +137,16 @@ def validate(config: Config) -> None:
             "(set model.d_norm=layer or none): batch norm couples the examples of a batch, so "
             "per-example input gradients are not defined"
         )
+    group = config.model.mbstd_group
+    if group:
+        if config.model.arch == "mlp":
+            raise ConfigError(
+                "model.mbstd_group needs a convolutional discriminator (dcgan, resnet)"
+            )
+        if group < 2 or t.batch_size % group:
+            raise ConfigError(
+                f"model.mbstd_group={group} must be >= 2 and divide train.batch_size={t.batch_size}"
+            )
     if config.data.num_classes < 0:
         raise ConfigError(f"data.num_classes must be >= 0, got {config.data.num_classes}")
 
@@ -216,6 +226,12 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
     t = config.train
     strategy = distribute.get_strategy(t.strategy)
     distribute.check_batch_size(t.batch_size, strategy)
+    replica_batch = t.batch_size // strategy.num_replicas_in_sync
+    if config.model.mbstd_group and replica_batch % config.model.mbstd_group:
+        raise ConfigError(
+            f"model.mbstd_group={config.model.mbstd_group} must divide the per-replica batch "
+            f"({replica_batch} = train.batch_size / {strategy.num_replicas_in_sync} replicas)"
+        )
     # Only the chief writes shared outputs; other workers save into a private scratch dir.
     chief = distribute.is_chief(strategy)
     scratch = os.path.join(workdir, f".{distribute.task_suffix(strategy)}") if not chief else None

@@ -47,6 +47,7 @@ def build(config: Config) -> tuple[Generator, Discriminator]:
         num_classes=d.num_classes,
         norm=m.d_norm,
         spectral_norm=m.spectral_norm,
+        mbstd_group=m.mbstd_group,
         name="discriminator",
         **extra,
     )

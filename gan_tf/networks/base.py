@@ -82,6 +82,47 @@ def d_norm_layer(kind: str) -> keras.layers.Layer:
     raise ConfigError(f"unknown discriminator norm {kind!r} (model.d_norm); expected {D_NORMS}")
 
 
+class MinibatchStdDev(keras.layers.Layer):
+    """Appends one feature map: the mean standard deviation across groups of examples.
+
+    Karras et al. (2018): a discriminator that sees how much a group of samples varies can
+    penalise a generator whose samples look alike (mode collapse). Groups are
+    `group_size` *consecutive* examples, so a replica's slice of a global batch forms the
+    same groups as the single-device batch (the per-replica batch must divide by it).
+
+    Args:
+      group_size: examples per group; the batch size must be a multiple of it.
+    """
+
+    def __init__(self, group_size: int = 4, **kwargs: Any):
+        super().__init__(**kwargs)
+        if group_size < 2:
+            raise ConfigError(f"minibatch stddev groups need at least 2 examples, not {group_size}")
+        self.group_size = group_size
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        shape = tf.shape(x)
+        n, g = shape[0], self.group_size
+        check = tf.debugging.assert_equal(
+            n % g,
+            0,
+            message=f"minibatch stddev: the batch must be a multiple of the group size {g}",
+        )
+        with tf.control_dependencies([check]):
+            grouped = tf.reshape(tf.cast(x, tf.float32), [-1, g, shape[1], shape[2], shape[3]])
+        std = tf.sqrt(tf.math.reduce_variance(grouped, axis=1) + 1e-8)  # [n/g, H, W, C]
+        score = tf.reduce_mean(std, axis=[1, 2, 3])  # [n/g]
+        score = tf.repeat(score, g)[:, None, None, None]
+        feature = tf.cast(tf.tile(score, [1, shape[1], shape[2], 1]), x.dtype)
+        return tf.concat([x, feature], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "group_size": self.group_size}
+
+
 def check_image_shape(image_size: int, channels: int, sizes: tuple[int, ...], arch: str) -> None:
     """Raises `ConfigError` unless the architecture supports the image shape."""
     if sizes and image_size not in sizes:
@@ -194,6 +235,7 @@ class Discriminator(keras.Model):
         num_classes: int = 0,
         norm: str = "batch",
         spectral_norm: bool = False,
+        mbstd_group: int = 0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -205,6 +247,8 @@ class Discriminator(keras.Model):
         self.num_classes = num_classes
         self.norm = norm
         self.spectral_norm = spectral_norm
+        self.mbstd_group = mbstd_group
+        self.mbstd = MinibatchStdDev(mbstd_group, name="mbstd") if mbstd_group else None
         # The head runs in float32 under mixed precision: logits feed the losses.
         self.logit = maybe_spectral(
             keras.layers.Dense(1, name="logit", dtype="float32"), spectral_norm
@@ -236,6 +280,7 @@ class Discriminator(keras.Model):
         return logits
 
     def dummy_inputs(self, batch: int = 2) -> Any:
+        batch = max(batch, self.mbstd_group)
         x = tf.zeros([batch, *self.image_shape])
         if self.num_classes > 0:
             return (x, tf.zeros([batch], tf.int32))
@@ -250,6 +295,7 @@ class Discriminator(keras.Model):
             "num_classes": self.num_classes,
             "norm": self.norm,
             "spectral_norm": self.spectral_norm,
+            "mbstd_group": self.mbstd_group,
         }
 
     @classmethod

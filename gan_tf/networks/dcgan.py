@@ -90,11 +90,13 @@ class DCGANDiscriminator(base.Discriminator):
     @property
     def feature_dim(self) -> int:
         start, steps = _start_and_steps(self.image_size)
-        return start * start * self.width * 2 ** (steps - 1)
+        return start * start * (self.width * 2 ** (steps - 1) + (1 if self.mbstd else 0))
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         x, labels = base.split_inputs(inputs, self.num_classes)
         h = x
         for layer in self.blocks:
             h = layer(h, training=training)
+        if self.mbstd is not None:
+            h = self.mbstd(h)
         return self.head(self.flatten(h), labels)

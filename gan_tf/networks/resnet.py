@@ -124,5 +124,7 @@ class ResNetDiscriminator(base.Discriminator):
         h = x
         for block in self.blocks:
             h = block(h, training=training)
+        if self.mbstd is not None:
+            h = self.mbstd(h)
         h = tf.nn.relu(self.final_conv(tf.nn.relu(h), training=training))
         return self.head(tf.reduce_sum(h, axis=[1, 2]), labels)

@@ -20,6 +20,7 @@ CASES = {
     ],
     "cgan_diffaugment": ["data.num_classes=10", "train.diffaugment=color,translation,cutout"],
     "reuse_fakes_diffaugment": ["train.reuse_fakes=true", "train.diffaugment=translation"],
+    "minibatch_stddev": ["model.mbstd_group=2", "model.d_norm=none"],
     "r1_hinge": ["loss.name=hinge", "loss.r1_gamma=5", "model.d_norm=layer"],
     "resnet_sn": [
         "model.arch=resnet",

@@ -69,3 +69,13 @@ def test_preset_specifics():
     assert wgan.model.d_norm != "batch", "a gradient penalty needs a critic without BatchNorm"
     with pytest.raises(ConfigError, match="unknown preset"):
         presets.get("nope")
+
+
+def test_minibatch_stddev_group_must_divide_the_batch():
+    from gan_tf import train
+
+    with pytest.raises(ConfigError, match="divide train.batch_size=64"):
+        train.validate(Config().override(["model.mbstd_group=3"]))
+    with pytest.raises(ConfigError, match="convolutional discriminator"):
+        train.validate(Config().override(["model.mbstd_group=4", "model.arch=mlp"]))
+    train.validate(Config().override(["model.mbstd_group=4"]))

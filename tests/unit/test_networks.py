@@ -138,3 +138,32 @@ def test_networks_without_batch_norm_are_left_alone():
     assert generator.recompute_statistics(8) is False
     for a, v in zip(before, generator.variables):
         np.testing.assert_array_equal(a, v.numpy())
+
+
+def test_minibatch_stddev_against_numpy():
+    from gan_tf.networks.base import MinibatchStdDev
+
+    x = np.random.default_rng(0).normal(size=(6, 3, 3, 2)).astype(np.float32)
+    out = MinibatchStdDev(3)(tf.constant(x)).numpy()
+    np.testing.assert_array_equal(out[..., :2], x)
+    for group in range(2):
+        members = x[3 * group : 3 * group + 3]
+        expected = np.mean(np.sqrt(members.var(axis=0) + 1e-8))
+        np.testing.assert_allclose(out[3 * group : 3 * group + 3, ..., 2], expected, rtol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="multiple of the group size 4"):
+        MinibatchStdDev(4)(tf.constant(x))
+
+
+def test_discriminator_with_minibatch_stddev_sees_sample_diversity():
+    _, d = build("dcgan", 28, 1, 0, **{"model.mbstd_group": 4})
+    alike = tf.ones([4, 28, 28, 1]) * tf.random.stateless_normal([1, 28, 28, 1], seed=[0, 1])
+    varied = tf.random.stateless_normal([4, 28, 28, 1], seed=[0, 2])
+    d(varied)
+    assert d.get_config()["mbstd_group"] == 4
+    features = {}
+    for name, x in (("alike", alike), ("varied", varied)):
+        h = x
+        for layer in d.blocks:
+            h = layer(h)
+        features[name] = d.mbstd(h).numpy()[..., -1]
+    assert np.all(features["alike"] < 1e-3) and np.all(features["varied"] > 1e-2)
