@@ -58,11 +58,11 @@ def write_tfds(
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    from gan_tf.data import mnist
+    from gan_tf.data import offline
     from gan_tf.data.tfrecord import make_example
 
     splits = dict(splits or DEFAULT_SPLITS)
-    data_dir = data_dir or mnist.default_data_dir()
+    data_dir = data_dir or offline.default_data_dir()
     request = {"tfds": name, "splits": splits, "limit": limit}
     manifest = os.path.join(out_dir, MANIFEST)
     if os.path.isfile(manifest):
@@ -71,8 +71,7 @@ def write_tfds(
         if done.get("request") == request:
             log.info("TFRecords of %s already in %s", name, out_dir)
             return out_dir
-    if name == "mnist":
-        mnist.prepare(data_dir)
+    offline.prepare(name, data_dir)
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         if not builder.is_prepared():

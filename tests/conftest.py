@@ -17,13 +17,13 @@ tf.config.set_logical_device_configuration(
 )
 
 from gan_tf import presets  # noqa: E402
-from gan_tf.data import mnist  # noqa: E402
+from gan_tf.data import mnist, offline  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def mnist_data_dir() -> str:
     """The offline MNIST prepared as TFDS `mnist` (once per machine, ~50 s)."""
-    data_dir = mnist.prepare(mnist.default_data_dir())
+    data_dir = mnist.prepare(offline.default_data_dir())
     os.environ["GAN_TF_DATA_DIR"] = data_dir
     return data_dir
 

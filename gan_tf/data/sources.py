@@ -13,7 +13,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from gan_tf.config import DataConfig
-from gan_tf.data import mnist, tfrecord
+from gan_tf.data import offline, tfrecord
 from gan_tf.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
@@ -36,9 +36,7 @@ def _count(dataset: tf.data.Dataset) -> int:
 def tfds_records(cfg: DataConfig, split: str) -> Records:
     import tensorflow_datasets as tfds
 
-    data_dir = cfg.data_dir or mnist.default_data_dir()
-    if cfg.name == "mnist":
-        mnist.prepare(data_dir)
+    data_dir = offline.prepare(cfg.name, cfg.data_dir or None)
     try:
         builder = tfds.builder(cfg.name, data_dir=data_dir)
         if not builder.is_prepared():

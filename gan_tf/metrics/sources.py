@@ -174,17 +174,16 @@ def _extensions() -> tuple[str, ...]:
 
 def from_dataset(name: str, split: str) -> Source:
     from gan_tf.config import DataConfig
-    from gan_tf.data import mnist, pipeline
+    from gan_tf.data import offline, pipeline
     from gan_tf.data import sources as data_sources
 
     cfg = DataConfig(source="tfds", name=name, split=split)
-    if name == "mnist":
-        mnist.prepare(mnist.default_data_dir())
-    else:
+    data_dir = offline.prepare(name)
+    if name != "mnist":
         import tensorflow_datasets as tfds
 
         try:
-            shape = tfds.builder(name, data_dir=mnist.default_data_dir()).info.features["image"]
+            shape = tfds.builder(name, data_dir=data_dir).info.features["image"]
             h, w, c = shape.shape
             cfg = DataConfig(source="tfds", name=name, split=split, image_size=h, channels=c)
             if h != w:

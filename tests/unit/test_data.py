@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf.config import Config
+from gan_tf.config import Config, DataConfig
 from gan_tf.data import mnist, pipeline, sources, tfrecord
 from gan_tf.errors import DataError
 from gan_tf.images import write_png
@@ -198,3 +198,65 @@ def test_missing_label_feature(tmp_path):
     tfrecord.write_images(path, digits(3))
     with pytest.raises(DataError, match="int64 feature 'label'"):
         sources.records(tfrecord_config(path, "data.num_classes=10").data)
+
+
+def _fashion_files(directory, rng, train=12, test=5):
+    from gan_tf.data import fashion_mnist, idx
+
+    arrays = {}
+    for split, n in (("train", train), ("test", test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=n).astype(np.uint8)
+        images_file, labels_file = fashion_mnist.FILES[split]
+        idx.write_idx(directory / images_file, images)
+        idx.write_idx(directory / labels_file, labels)
+        arrays[split] = (images, labels)
+    return arrays
+
+
+def test_idx_files_round_trip_and_bad_files_are_named(tmp_path):
+    from gan_tf.data import idx
+
+    array = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    for compress in (True, False):
+        path = tmp_path / f"a-{compress}.idx"
+        idx.write_idx(path, array, compress=compress)
+        np.testing.assert_array_equal(idx.read_idx(path), array)
+    raw = (tmp_path / "a-False.idx").read_bytes()
+    (tmp_path / "short").write_bytes(raw[:-3])
+    with pytest.raises(DataError, match=r"declares \(2, 3, 4\) \(24 bytes\) but holds 21"):
+        idx.read_idx(tmp_path / "short")
+    (tmp_path / "magic").write_bytes(b"\x01\x02" + raw[2:])
+    with pytest.raises(DataError, match="not an IDX file"):
+        idx.read_idx(tmp_path / "magic")
+    (tmp_path / "float").write_bytes(raw[:2] + b"\x0d" + raw[3:])
+    with pytest.raises(DataError, match="not unsigned bytes"):
+        idx.read_idx(tmp_path / "float")
+
+
+def test_fashion_mnist_from_idx_files_is_read_by_tfds(tmp_path, monkeypatch):
+    idx_dir = tmp_path / "idx"
+    idx_dir.mkdir()
+    arrays = _fashion_files(idx_dir, np.random.default_rng(3))
+    monkeypatch.setenv("GAN_TF_FASHION_MNIST_DIR", str(idx_dir))
+    data_dir = str(tmp_path / "tfds")
+    cfg = DataConfig(source="tfds", name="fashion_mnist", split="test", data_dir=data_dir)
+    recs = sources.records(cfg)  # prepares it on first use
+    assert recs.count == 5
+    got = np.concatenate([b.numpy() for b in pipeline.image_batches(cfg, "train", 5)])
+    np.testing.assert_array_equal(got[..., 0], arrays["train"][0])
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("fashion_mnist", data_dir=data_dir)
+    assert builder.info.splits["train"].num_examples == 12
+    labels = [int(ex["label"]) for ex in builder.as_dataset(split="test").as_numpy_iterator()]
+    assert labels == arrays["test"][1].tolist()
+
+
+def test_missing_fashion_mnist_files_say_where_to_get_them(tmp_path, monkeypatch):
+    from gan_tf.data import fashion_mnist
+
+    monkeypatch.setenv("GAN_TF_FASHION_MNIST_DIR", str(tmp_path))
+    monkeypatch.setattr(fashion_mnist, "candidate_dirs", lambda: [str(tmp_path)])
+    with pytest.raises(DataError, match="GAN_TF_FASHION_MNIST_DIR.*get_fashion_mnist.sh"):
+        fashion_mnist.prepare(str(tmp_path / "tfds"))
