@@ -114,9 +114,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
                 self.write_samples(step)
 
     def write_samples(self, step: int) -> None:
-        self.model.ema_generator.recompute_statistics()
-        samples = images.to_uint8(self.model.ema_generator(self.grid_inputs, training=False))
-        grid = images.make_grid(samples)
+        grid = sample_grid(self.model.ema_generator, self.grid_inputs)
         with self.writer.as_default(step=step):
             tf.summary.image("samples/ema", grid[None], step=step)
         self.writer.flush()
@@ -126,8 +124,22 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
 
 def grid_inputs(latent_dim: int, num_classes: int, count: int, seed: int):
-    """Fixed latents (and labels 0, 1, 2, ... for conditional models) for sample grids."""
+    """Fixed latents for sample grids; conditional models get labels 0, 1, ..., K-1 repeated,
+    `count` rounded up to whole rows of K, so that each grid column is one class."""
+    if num_classes > 0:
+        count = -(-count // num_classes) * num_classes
     z = tf.random.stateless_normal([count, latent_dim], seed=[seed, 2**31 - 1])
     if num_classes > 0:
         return (z, tf.constant(np.arange(count) % num_classes, tf.int32))
     return z
+
+
+def sample_grid(generator, inputs) -> np.ndarray:
+    """The EMA generator's images of `grid_inputs` as one uint8 grid (a column per class).
+
+    Recomputes the generator's batch-norm statistics first (`recompute_statistics`).
+    """
+    generator.recompute_statistics()
+    samples = images.to_uint8(generator(inputs, training=False))
+    num_classes = getattr(generator, "num_classes", 0)
+    return images.make_grid(samples, cols=num_classes if num_classes > 0 else None)

@@ -309,7 +309,7 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
     if not chief:
         shutil.rmtree(scratch, ignore_errors=True)
         return TrainResult(gan, step, None, "", None)
-    tensorboard.write_samples(step)  # also recomputes the EMA generator's statistics
+    tensorboard.write_samples(step)  # recomputes the EMA generator's statistics
     samples_path = os.path.join(workdir, "samples.png")
     write_samples(gan, grid, samples_path)
     with open(os.path.join(workdir, "training_state.json"), "w", encoding="utf-8") as f:
@@ -338,4 +338,4 @@ def _export(gan: GAN, config: Config, workdir: str, step: int, checkpoint: str) 
 
 def write_samples(gan: GAN, inputs, path: str) -> None:
     """Writes a PNG grid of EMA-generator samples."""
-    images.write_png(path, images.make_grid(images.to_uint8(gan.ema_generator(inputs))))
+    images.write_png(path, callbacks.sample_grid(gan.ema_generator, inputs))

@@ -22,8 +22,6 @@ import numpy as np
 from gan_tf import files
 from gan_tf.errors import ConfigError
 
-# Metrics where a larger value is better; all others (fid, kid, ...) are distances.
-HIGHER_IS_BETTER = ("is", "precision", "recall")
 REPORT_JSON = "sample_quality.json"
 REPORT_MD = "sample_quality.md"
 
@@ -105,11 +103,12 @@ class GateSettings:
 
     def result_keys(self) -> set[str]:
         """Keys of the scores the gate computes (`kid`, `kid_domain`, `fid_domain`, ...)."""
+        from gan_tf.metrics import api
+
         keys = set()
         for features in self.features:
             for metric in self.metrics[features]:
-                names = ("precision", "recall") if metric == "pr" else (metric,)
-                keys.update(_key(n, features) for n in names)
+                keys.update(api.result_keys(metric, features))
         return keys
 
     def with_overrides(self, assignments: Iterable[str], kind: str) -> GateSettings:
@@ -134,13 +133,11 @@ class GateSettings:
         return settings
 
 
-def _key(metric: str, features: str) -> str:
-    return metric if features == "inception" else f"{metric}_{features}"
-
-
 def higher_is_better(key: str) -> bool:
     """Whether a larger value of result key `key` is better."""
-    return key.split("_")[0] in HIGHER_IS_BETTER
+    from gan_tf.metrics import api
+
+    return api.higher_is_better(key)
 
 
 def score(
@@ -148,6 +145,7 @@ def score(
     reference: Callable[[], Iterable[np.ndarray]],
     settings: GateSettings,
     reference_cache_key: str | None = None,
+    num_classes: int = 0,
 ) -> dict[str, Any]:
     """Scores a generator with every configured feature network.
 
@@ -156,13 +154,16 @@ def score(
       reference: returns a fresh iterable of uint8 NHWC reference batches.
       settings: what to compute.
       reference_cache_key: reuse cached reference statistics under this key.
+      num_classes: for a conditional generator, its classes (seed s asks for s % K).
 
     Returns:
-      `{"scores": {key: float}, "protocol": {features: protocol}}`.
+      `{"scores": {key: float}, "details": {key: list}, "protocol": {features: protocol}}`;
+      details are the per-class lists of class coverage.
     """
     from gan_tf.metrics import api
 
     scores: dict[str, float] = {}
+    details: dict[str, list] = {}
     protocol: dict[str, Any] = {}
     for features in settings.features:
         result = api.score_generator(
@@ -173,10 +174,12 @@ def score(
             features=features,
             batch_size=settings.batch_size,
             reference_cache_key=reference_cache_key,
+            num_classes=num_classes,
         )
         protocol[features] = result.pop("protocol")
-        scores.update({k: float(v) for k, v in result.items()})
-    return {"scores": scores, "protocol": protocol}
+        scores.update({k: float(v) for k, v in result.items() if not isinstance(v, list)})
+        details.update({k: v for k, v in result.items() if isinstance(v, list)})
+    return {"scores": scores, "details": details, "protocol": protocol}
 
 
 def decide(

@@ -34,12 +34,48 @@ from gan_tf.metrics.stats import FeatureStats
 log = logging.getLogger(__name__)
 
 FEATURE_DIMS = {"inception": 2048, "domain": 128}
+# Result names of each metric (before the `_domain` suffix of domain features).
+RESULT_NAMES = {
+    "fid": ("fid",),
+    "kid": ("kid",),
+    "is": ("is",),
+    "pr": ("precision", "recall"),
+    "coverage": (
+        "classes_covered",
+        "class_kl",
+        "class_share_min",
+        "class_share_max",
+        "class_accuracy",
+        "class_accuracy_min",
+    ),
+}
+# Result names where a larger value is better; the others are distances or imbalances.
+HIGHER_IS_BETTER = frozenset(
+    {"is", "precision", "recall", "classes_covered", "class_share_min", "class_accuracy"}
+    | {"class_accuracy_min"}
+)
 _EXTRACTORS: dict[tuple[str, int], object] = {}
 
 
 def metric_key(name: str, features: str) -> str:
     """Result key of a metric value: `kid` for Inception, `kid_domain` for domain features."""
     return name if features == "inception" else f"{name}_{features}"
+
+
+def result_keys(metric: str, features: str) -> tuple[str, ...]:
+    """Keys a metric adds to a result, e.g. `("precision_domain", "recall_domain")`.
+
+    Coverage's `class_accuracy*` keys appear only for conditional generators.
+    """
+    return tuple(metric_key(name, features) for name in RESULT_NAMES[metric])
+
+
+def higher_is_better(key: str) -> bool:
+    """Whether a larger value of result key `key` (e.g. `recall_domain`) is better."""
+    for features in FEATURES:
+        if features != "inception" and key.endswith(f"_{features}"):
+            key = key[: -len(features) - 1]
+    return key in HIGHER_IS_BETTER
 
 
 def parse_metrics(metrics: str | Sequence[str], features: str) -> tuple[str, ...]:

@@ -72,6 +72,7 @@ class EvalCallback(keras.callbacks.Callback):
             metrics=self.metrics,
             features=cfg.features,
             batch_size=250 if cfg.features == "domain" else 50,
+            num_classes=self.config.data.num_classes,
         )
         seconds = time.perf_counter() - start
         scalars = {k: v for k, v in result.items() if isinstance(v, float)}

@@ -64,11 +64,11 @@ def reference_batches(examples: types.Artifact, split: str, image_key: str, batc
     return batches
 
 
-def export_generate(export_dir: str):
-    """`generate(seeds)` of an exported generator (its `generate` signature, psi = 1)."""
+def export_source(export_dir: str):
+    """An exported generator as a metrics source (its `generate` signature, psi = 1)."""
     from gan_tf.metrics import sources
 
-    return sources.from_export(export_dir).generate
+    return sources.from_export(export_dir)
 
 
 def _baseline_scores(
@@ -87,7 +87,7 @@ def _baseline_scores(
             log.info("Baseline scores reused from %s", baseline_blessing.uri)
             return previous["scores"]
     log.info("Re-scoring the baseline %s under the current protocol", baseline_model.uri)
-    return rescore(export_generate(serving_dir(baseline_model)))["scores"]
+    return rescore(export_source(serving_dir(baseline_model)))["scores"]
 
 
 def _same_protocol(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -128,11 +128,17 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     reference = reference_batches(examples, split, image_key)
     cache_key = f"tfx:{examples.uri}:{split}"
 
-    def rescore(generate):
-        return gate.score(generate, reference, settings, reference_cache_key=cache_key)
+    def rescore(source):
+        return gate.score(
+            source.generate,
+            reference,
+            settings,
+            reference_cache_key=cache_key,
+            num_classes=source.num_classes,
+        )
 
     candidate_dir = serving_dir(model)
-    result = rescore(export_generate(candidate_dir))
+    result = rescore(export_source(candidate_dir))
     baseline = _baseline_scores(baseline_model, baseline_blessing, result["protocol"], rescore)
     blessed, checks = gate.decide(result["scores"], settings, baseline)
     content = {
@@ -142,6 +148,7 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
         "baseline": serving_dir(baseline_model) if baseline_model is not None else None,
         "baseline_model_id": baseline_model.id if baseline_model is not None else None,
         "scores": result["scores"],
+        "details": result["details"],
         "baseline_scores": baseline,
         "checks": checks,
         "settings": json_settings(settings),
