@@ -73,6 +73,8 @@ class ModelConfig:
       kernel_size: kernel of the stride-2 (transposed) convolutions of `dcgan`.
       mbstd_group: minibatch standard deviation group size in the discriminator (0 = off;
         `dcgan` and `resnet`); each replica's batch must be a multiple of it.
+      g_norm: `dcgan` generator normalisation: `batch`, `pixel` or `none`.
+      upsample: `dcgan` generator upsampling: `transpose` or `nearest` (then a convolution).
     """
 
     arch: str = "dcgan"
@@ -84,6 +86,8 @@ class ModelConfig:
     embed_dim: int = 0
     kernel_size: int = 4
     mbstd_group: int = 0
+    g_norm: str = "batch"
+    upsample: str = "transpose"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,6 +30,7 @@ def build(config: Config) -> tuple[Generator, Discriminator]:
         )
     g_cls, d_cls = ARCHITECTURES[m.arch]
     extra = {"kernel_size": m.kernel_size} if m.arch == "dcgan" else {}
+    g_extra = {"norm": m.g_norm, "upsample": m.upsample} if m.arch == "dcgan" else {}
     generator = g_cls(
         image_size=d.image_size,
         channels=d.channels,
@@ -39,6 +40,7 @@ def build(config: Config) -> tuple[Generator, Discriminator]:
         embed_dim=m.embed_dim,
         name="generator",
         **extra,
+        **g_extra,
     )
     discriminator = d_cls(
         image_size=d.image_size,

@@ -20,6 +20,7 @@ from gan_tf.errors import ConfigError
 from gan_tf.networks.sync_batch_norm import SyncBatchNormalization
 
 D_NORMS = ("none", "batch", "layer")
+G_NORMS = ("batch", "pixel", "none")
 # Latents whose batch statistics become an EMA generator's batch-norm statistics.
 STATISTICS_SAMPLES = 1024
 
@@ -69,6 +70,24 @@ def batch_norm(**kwargs: Any) -> keras.layers.Layer:
     On one replica it equals the plain layer; on several it keeps the single-device maths.
     """
     return SyncBatchNormalization(**kwargs)
+
+
+class PixelNorm(keras.layers.Layer):
+    """Scales each pixel's feature vector to unit RMS (Karras et al., 2018)."""
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + 1e-8)
+
+
+def g_norm_layer(kind: str) -> keras.layers.Layer:
+    """Normalisation layer of a generator block: batch norm, pixel norm or none."""
+    if kind == "batch":
+        return batch_norm()
+    if kind == "pixel":
+        return PixelNorm()
+    if kind == "none":
+        return keras.layers.Identity()
+    raise ConfigError(f"unknown generator norm {kind!r} (model.g_norm); expected {G_NORMS}")
 
 
 def d_norm_layer(kind: str) -> keras.layers.Layer:

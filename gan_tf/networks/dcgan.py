@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from gan_tf.errors import ConfigError
 from gan_tf.networks import base
 
 SIZES = (28, 32, 64)
@@ -24,37 +25,71 @@ def _start_and_steps(image_size: int) -> tuple[int, int]:
     return start, int(math.log2(image_size // start))
 
 
+UPSAMPLES = ("transpose", "nearest")
+
+
 class DCGANGenerator(base.Generator):
-    """DCGAN generator with synchronised batch norm and ReLU.
+    """DCGAN generator: normalisation (synchronised batch norm by default) and ReLU.
 
     Args:
       kernel_size: kernel of the stride-2 transposed convolutions (4 in the paper; 3 runs
         about twice as fast on CPUs).
+      norm: `batch`, `pixel` or `none` after every layer but the last.
+      upsample: `transpose` (stride-2 transposed convolutions, as in the paper) or `nearest`
+        (nearest-neighbour doubling, then a convolution: the same cost, and no checkerboard
+        pattern from the uneven overlap of kernel-3 transposed convolutions).
     """
 
-    def __init__(self, image_size: int, channels: int, kernel_size: int = 4, **kwargs: Any):
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        kernel_size: int = 4,
+        norm: str = "batch",
+        upsample: str = "transpose",
+        **kwargs: Any,
+    ):
         base.check_image_shape(image_size, channels, SIZES, "dcgan")
+        if upsample not in UPSAMPLES:
+            raise ConfigError(
+                f"unknown upsampling {upsample!r} (model.upsample); expected one of {UPSAMPLES}"
+            )
         super().__init__(image_size, channels, **kwargs)
         self.kernel_size = kernel_size
+        self.norm = norm
+        self.upsample = upsample
         start, steps = _start_and_steps(image_size)
         top = self.width * 2**steps
-        self.project = keras.layers.Dense(start * start * top, use_bias=False)
+        self.project = keras.layers.Dense(start * start * top, use_bias=norm == "none")
         self.reshape = keras.layers.Reshape((start, start, top))
-        self.blocks = [base.batch_norm(), keras.layers.ReLU()]
+        self.blocks = [base.g_norm_layer(norm), keras.layers.ReLU()]
         for i in range(steps):
-            self.blocks += [
-                keras.layers.Conv2DTranspose(
-                    top // 2 ** (i + 1), kernel_size, strides=2, padding="same", use_bias=False
-                ),
-                base.batch_norm(),
-                keras.layers.ReLU(),
-            ]
+            filters = top // 2 ** (i + 1)
+            if upsample == "transpose":
+                self.blocks.append(
+                    keras.layers.Conv2DTranspose(
+                        filters, kernel_size, strides=2, padding="same", use_bias=norm == "none"
+                    )
+                )
+            else:
+                self.blocks += [
+                    keras.layers.UpSampling2D(2, interpolation="nearest"),
+                    keras.layers.Conv2D(
+                        filters, kernel_size, padding="same", use_bias=norm == "none"
+                    ),
+                ]
+            self.blocks += [base.g_norm_layer(norm), keras.layers.ReLU()]
         self.to_image = keras.layers.Conv2D(
             channels, 3, padding="same", activation="tanh", dtype="float32"
         )
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kernel_size": self.kernel_size}
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "norm": self.norm,
+            "upsample": self.upsample,
+        }
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         h = self.reshape(self.project(self.condition(inputs)))

@@ -100,6 +100,38 @@ def test_unsupported_shapes_are_config_errors(arch, size, channels, message):
         build(arch, size, channels, 0)
 
 
+@pytest.mark.parametrize("norm", ["batch", "pixel", "none"])
+@pytest.mark.parametrize("upsample", ["transpose", "nearest"])
+def test_dcgan_generator_variants(norm, upsample):
+    generator, _ = build("dcgan", 28, 1, 0, **{"model.g_norm": norm, "model.upsample": upsample})
+    out = generator(generator.dummy_inputs(3))
+    assert out.shape == (3, 28, 28, 1)
+    config = generator.get_config()
+    assert (config["norm"], config["upsample"]) == (norm, upsample)
+    clone = type(generator).from_config(config)
+    clone(clone.dummy_inputs(3))
+    assert len(clone.variables) == len(generator.variables)
+    has_bn = any(
+        isinstance(x, tf.keras.layers.BatchNormalization) for x in generator._flatten_layers()
+    )
+    assert has_bn == (norm == "batch")
+
+
+def test_pixel_norm_gives_unit_rms_features():
+    from gan_tf.networks.base import PixelNorm
+
+    x = tf.random.stateless_normal([2, 3, 3, 5], seed=[0, 7]) * 4.0
+    rms = tf.sqrt(tf.reduce_mean(tf.square(PixelNorm()(x)), axis=-1))
+    np.testing.assert_allclose(rms.numpy(), 1.0, rtol=1e-5)
+
+
+def test_unknown_generator_norm_and_upsampling():
+    with pytest.raises(ConfigError, match="unknown generator norm"):
+        build("dcgan", 28, 1, 0, **{"model.g_norm": "group"})
+    with pytest.raises(ConfigError, match="unknown upsampling"):
+        build("dcgan", 28, 1, 0, **{"model.upsample": "bicubic"})
+
+
 def test_unknown_discriminator_norm():
     with pytest.raises(ConfigError, match="d_norm|discriminator norm"):
         build("dcgan", 28, 1, 0, **{"model.d_norm": "group"})
