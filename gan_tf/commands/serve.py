@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gan_tf.serving.options import ServerOptions
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -21,14 +23,57 @@ def add_parser(subparsers) -> None:
     p.add_argument("--rest-port", type=int, default=8501, help="REST port (0: any free one)")
     p.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (0: any free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--max-batch-size", type=int, default=64, help="largest batch per request")
+    defaults = ServerOptions()
     p.add_argument(
-        "--max-request-bytes", type=int, default=4 << 20, help="largest request (default 4 MiB)"
+        "--max-batch-size",
+        type=int,
+        default=defaults.max_batch_size,
+        help="largest batch per request (default %(default)s)",
     )
     p.add_argument(
-        "--poll-seconds", type=float, default=1.0, help="seconds between scans for new versions"
+        "--max-request-bytes",
+        type=int,
+        default=defaults.max_request_bytes,
+        help="largest REST body or gRPC message (default 4 MiB)",
     )
-    p.add_argument("--num-versions", type=int, default=1, help="newest versions kept loaded")
+    p.add_argument(
+        "--max-input-bytes",
+        type=int,
+        default=defaults.max_input_bytes,
+        help="largest decoded size of a request's inputs, checked before decoding "
+        "(default 32 MiB)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=defaults.max_connections,
+        help="most REST connections and gRPC calls at once (default %(default)s)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        default=defaults.request_timeout,
+        help="seconds a REST client has to send a request, and to take its response "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=defaults.shutdown_grace,
+        help="seconds requests in flight get to finish on SIGTERM (default %(default)s)",
+    )
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=defaults.poll_seconds,
+        help="seconds between scans for new versions (default %(default)s)",
+    )
+    p.add_argument(
+        "--num-versions",
+        type=int,
+        default=defaults.num_versions,
+        help="newest loadable versions kept loaded (default %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,12 +82,16 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from gan_tf.serving.server import ModelServer, ServerOptions
+    from gan_tf.serving.server import ModelServer
 
     options = ServerOptions(
         host=args.host,
         max_batch_size=args.max_batch_size,
         max_request_bytes=args.max_request_bytes,
+        max_input_bytes=args.max_input_bytes,
+        max_connections=args.max_connections,
+        request_timeout=args.request_timeout,
+        shutdown_grace=args.shutdown_grace,
         poll_seconds=args.poll_seconds,
         num_versions=args.num_versions,
     )
