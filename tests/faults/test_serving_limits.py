@@ -212,29 +212,47 @@ def test_a_client_that_does_not_read_its_response_is_cut_off(base):
     assert server.exit_code == 0, server.output()
 
 
+def spin_rpc(stub, rounds: int) -> predict_pb2.PredictResponse:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "gan"
+    request.model_spec.signature_name = "spin"
+    request.inputs["rounds"].CopyFrom(tf.make_tensor_proto(np.array([rounds])))
+    return stub.Predict(request, timeout=60)
+
+
+def test_grpc_calls_beyond_the_cap_are_refused(base):
+    with serve_process(base, "--max-connections", "1", model_name="gan") as server:
+        channel = grpc.insecure_channel(server.grpc_target)
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        spin_rpc(stub, 1)
+        busy = threading.Thread(target=spin_rpc, args=(stub, 500_000))  # a second or more
+        busy.start()
+        time.sleep(0.3)
+        with pytest.raises(grpc.RpcError) as error:
+            spin_rpc(stub, 1)
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        busy.join()
+        assert tf.make_ndarray(spin_rpc(stub, 5).outputs["rounds"]).tolist() == [5]
+        channel.close()
+    assert server.exit_code == 0, server.output()
+
+
 def test_sigterm_lets_requests_in_flight_finish_and_exits_cleanly(base):
     with serve_process(base, "--shutdown-grace", "10", model_name="gan") as server:
         url = server.rest_url
         channel = grpc.insecure_channel(server.grpc_target)
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
-        def spin_rpc(rounds: int) -> predict_pb2.PredictResponse:
-            request = predict_pb2.PredictRequest()
-            request.model_spec.name = "gan"
-            request.model_spec.signature_name = "spin"
-            request.inputs["rounds"].CopyFrom(tf.make_tensor_proto(np.array([rounds])))
-            return stub.Predict(request, timeout=60)
-
         # Calibrate: rounds that keep the server busy for about 2 s on this machine.
         started = time.monotonic()
-        spin_rpc(200_000)
+        spin_rpc(stub, 200_000)
         rounds = int(200_000 * 2.0 / max(time.monotonic() - started, 1e-3))
 
         answers: dict[str, tuple] = {}
 
         def grpc_call() -> None:
             try:
-                response = spin_rpc(rounds)
+                response = spin_rpc(stub, rounds)
             except grpc.RpcError as e:
                 answers["grpc"] = (time.monotonic(), e.code())
                 return
