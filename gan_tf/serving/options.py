@@ -1,4 +1,8 @@
-"""`ServerOptions`: the limits and polling of `gan-tf serve` (light to import: no TensorFlow)."""
+"""`ServerOptions`: the limits and polling of `gan-tf serve` (light to import: no TensorFlow).
+
+`gan-tf serve` has one flag per field, `--max-batch-size` for `max_batch_size` and so on,
+with the field's help text.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +11,38 @@ import dataclasses
 from gan_tf.errors import GanTfError
 
 
+def _option(default, help: str):  # noqa: A002 - argparse's word
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass(frozen=True)
 class ServerOptions:
-    """Limits and polling of a `ModelServer`.
+    """Limits and polling of a `ModelServer`; each field's help says what it bounds."""
 
-    Attributes:
-      host: address to bind (127.0.0.1 by default: reachable from this machine only).
-      max_batch_size: largest batch (leading dimension) accepted in one request.
-      max_request_bytes: largest request body (REST) or message (gRPC).
-      max_input_bytes: largest decoded size of one request's inputs (elements times dtype
-        size), checked on the declared shapes before anything is allocated. The default is
-        above what any body within the default `max_request_bytes` decodes to.
-      max_connections: most REST connections served at once (one more gets 503) and most
-        gRPC calls in progress (one more gets RESOURCE_EXHAUSTED).
-      request_timeout: seconds a REST client has to send a whole request (408 after that),
-        and again to take the response; also how long an idle kept-alive connection stays.
-      shutdown_grace: seconds requests in flight get to finish when the server stops.
-      poll_seconds: seconds between scans of the base path for new versions.
-      num_versions: how many of the newest versions to keep loaded.
-    """
-
-    host: str = "127.0.0.1"
-    max_batch_size: int = 64
-    max_request_bytes: int = 4 << 20
-    max_input_bytes: int = 32 << 20
-    max_connections: int = 64
-    request_timeout: float = 30.0
-    shutdown_grace: float = 10.0
-    poll_seconds: float = 1.0
-    num_versions: int = 1
+    host: str = _option("127.0.0.1", "address to bind (127.0.0.1: this machine only)")
+    max_batch_size: int = _option(64, "largest batch (first dimension) of one request")
+    max_request_bytes: int = _option(4 << 20, "largest REST body or gRPC message, in bytes")
+    max_input_bytes: int = _option(
+        32 << 20,
+        "largest decoded size of one request's inputs (elements times dtype size), checked "
+        "on the declared shapes before anything is allocated; the default is above what any "
+        "body within the default --max-request-bytes decodes to",
+    )
+    max_connections: int = _option(
+        64,
+        "most REST connections served at once (503 beyond) and gRPC calls in progress "
+        "(RESOURCE_EXHAUSTED beyond)",
+    )
+    request_timeout: float = _option(
+        30.0,
+        "seconds a REST client has to send a whole request (408 after that) and again to "
+        "take its answer; an idle kept-alive connection is closed after as long",
+    )
+    shutdown_grace: float = _option(
+        10.0, "seconds requests in flight get to finish when the server stops (SIGTERM)"
+    )
+    poll_seconds: float = _option(1.0, "seconds between scans of the base path for new versions")
+    num_versions: int = _option(1, "how many of the newest loadable versions to keep loaded")
 
     def validate(self) -> None:
         """Raises GanTfError naming the first limit that is not positive."""
