@@ -263,10 +263,12 @@ def test_an_export_interrupted_at_any_moment_never_shows_a_partial_version(tmp_p
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     )
     freeze = threading.Lock()
+    freezes: list[float] = []
 
     def look_while_frozen() -> None:
         """Stops the exporter and records what a reader sees: what a crash now would leave."""
         with freeze:
+            freezes.append(time.monotonic())
             child.send_signal(signal.SIGSTOP)
             try:
                 for name in os.listdir(base):
@@ -312,6 +314,10 @@ def test_an_export_interrupted_at_any_moment_never_shows_a_partial_version(tmp_p
         watcher.join()
         new_names.close()
     final = {parse_version(n): file_tree(base / n) for n in os.listdir(base) if parse_version(n)}
+    print(
+        f"crash points: {len(freezes)} freezes ({crash_points} at random moments, the others "
+        f"as a version appeared) and 1 kill, over {len(final) - 1} exports"
+    )
     assert len(final) >= 4  # version 1 and the exports finished meanwhile
     assert set(seen) >= set(final) - {1}  # every new version was looked at as it appeared
     for version, states in seen.items():
