@@ -18,9 +18,6 @@ import argparse
 import gc
 import json
 import os
-import queue
-import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,9 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from gan_tf.serving.process import stop_process
-
-READY = re.compile(r"REST (http://[\d.:]+) gRPC ([\d.:]+)")
+from gan_tf.serving.process import start_server
 
 
 def summarize(latencies: list[float], errors: int, wall: float) -> dict:
@@ -118,30 +113,6 @@ def export_model(args, base: str) -> None:
     return generator.num_classes
 
 
-def start_server(base: str) -> tuple[subprocess.Popen, str, str]:
-    cmd = [sys.executable, "-m", "gan_tf.cli", "serve", "--model-base-path", base]
-    cmd += ["--rest-port", "0", "--grpc-port", "0"]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    found: queue.Queue = queue.Queue()
-
-    def read() -> None:
-        for line in process.stdout:
-            match = READY.search(line)
-            if match:
-                found.put(match.groups())
-        found.put(None)
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        ready = found.get(timeout=120)
-    except queue.Empty:
-        ready = None
-    if ready is None:
-        stop_process(process)
-        raise SystemExit("gan-tf serve did not start")
-    return process, ready[0], ready[1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -174,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         def in_process(seed: int) -> None:
             fn(seeds=tf.constant([seed], tf.int64), truncation=one, **extra)["images"].numpy()
 
-        process, rest_url, grpc_target = start_server(base)
+        try:
+            server = start_server(base)
+        except RuntimeError as e:
+            raise SystemExit(str(e)) from None
         gc.collect()  # as `gan-tf serve` does: no full-collection stalls over TF's objects
         gc.freeze()
-        urls = {"rest": rest_url, "grpc": f"grpc://{grpc_target}"}
+        urls = {"rest": server.rest_url, "grpc": f"grpc://{server.grpc_target}"}
         try:
             # Baseline and server are measured side by side, level by level, in each round,
             # so that load from other work on the machine hits both alike.
@@ -192,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"round {r + 1} {key:<12s}", value, flush=True)
                 results["rounds"].append(measured)
         finally:
-            stop_process(process)
+            server.stop()
     for key in results["rounds"][0]:
         runs = [measured[key] for measured in results["rounds"]]
         results["levels"][key] = {

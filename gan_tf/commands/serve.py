@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from gan_tf.serving.options import ServerOptions
 
 
 def add_parser(subparsers) -> None:
@@ -20,15 +23,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model-name", default="gan", help="model name in URLs (default gan)")
     p.add_argument("--rest-port", type=int, default=8501, help="REST port (0: any free one)")
     p.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (0: any free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--max-batch-size", type=int, default=64, help="largest batch per request")
-    p.add_argument(
-        "--max-request-bytes", type=int, default=4 << 20, help="largest request (default 4 MiB)"
-    )
-    p.add_argument(
-        "--poll-seconds", type=float, default=1.0, help="seconds between scans for new versions"
-    )
-    p.add_argument("--num-versions", type=int, default=1, help="newest versions kept loaded")
+    for field in dataclasses.fields(ServerOptions):
+        p.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=type(field.default),
+            default=field.default,
+            help=f"{field.metadata['help']} (default {field.default})",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,14 +38,10 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from gan_tf.serving.server import ModelServer, ServerOptions
+    from gan_tf.serving.server import ModelServer
 
     options = ServerOptions(
-        host=args.host,
-        max_batch_size=args.max_batch_size,
-        max_request_bytes=args.max_request_bytes,
-        poll_seconds=args.poll_seconds,
-        num_versions=args.num_versions,
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(ServerOptions)}
     )
     server = ModelServer(
         args.model_name, args.model_base_path, args.rest_port, args.grpc_port, options

@@ -22,7 +22,19 @@ import numpy as np
 
 from gan_tf.serving.errors import HTTP_STATUS, InvalidArgument, ServingError, Unavailable
 
-_HTTP_TO_CODE = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 413: "RESOURCE_EXHAUSTED"}
+_HTTP_TO_CODE = {
+    404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED",
+    413: "RESOURCE_EXHAUSTED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def _code_of_http(status: int) -> str:
+    """The gRPC status name for an HTTP error status (other 4xx: INVALID_ARGUMENT)."""
+    return _HTTP_TO_CODE.get(status, "INVALID_ARGUMENT" if 400 <= status < 500 else "UNKNOWN")
 
 
 def _as_int_array(values: Any, what: str) -> np.ndarray:
@@ -150,7 +162,7 @@ class ServingClient:
             except (ValueError, KeyError, TypeError):
                 message = raw.decode("utf-8", "replace").strip() or response.reason
             status = response.status
-            code = _HTTP_TO_CODE.get(status, "UNAVAILABLE" if status == 503 else "UNKNOWN")
+            code = _code_of_http(status)
             raise ServingError(f"{method} {url}: {status}: {message}", code, status)
         try:
             return json.loads(raw)

@@ -1,7 +1,10 @@
 """TF Serving's gRPC API (Predict, GetModelMetadata, GetModelStatus) for a `ModelManager`.
 
-Uses the `tensorflow-serving-api` service definitions, so any TF Serving gRPC client works.
-Classify, Regress and MultiInference answer UNIMPLEMENTED.
+Uses the `tensorflow-serving-api` messages and service names, so any TF Serving gRPC client
+works. Classify, Regress and MultiInference answer UNIMPLEMENTED. Every failure has a status a
+client can act on: INVALID_ARGUMENT for a request that is not a valid message or does not fit
+the signature or the caps (checked before any tensor is built), NOT_FOUND, RESOURCE_EXHAUSTED,
+and INTERNAL for a bug, never UNKNOWN.
 """
 
 from __future__ import annotations
@@ -11,15 +14,11 @@ from concurrent import futures
 
 import grpc
 import tensorflow as tf
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
+from google.protobuf.message import DecodeError
+from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
 from gan_tf.serving.errors import InvalidArgument, ServingError
+from gan_tf.serving.inputs import arrays_from_protos
 from gan_tf.serving.models import ModelManager, signature_def_map
 
 log = logging.getLogger(__name__)
@@ -36,38 +35,78 @@ def _abort(context: grpc.ServicerContext, error: ServingError) -> None:
 
 
 def _version(model_spec) -> int | None:
+    if model_spec.version_label:
+        raise InvalidArgument("version labels are not supported by gan-tf serve; use a version")
     return model_spec.version.value if model_spec.HasField("version") else None
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+# Stands for request bytes that are not a valid message (gRPC itself would answer INTERNAL for
+# a failed deserializer, and takes None for one).
+_UNPARSABLE = object()
+
+
+def _parser(message_cls):
+    """Parses a request message, or gives `_UNPARSABLE` (answered INVALID_ARGUMENT)."""
+
+    def parse(data: bytes):
+        try:
+            return message_cls.FromString(data)
+        except DecodeError:
+            return _UNPARSABLE
+
+    return parse
+
+
+def _guarded(method, message_cls):
+    """Runs `method(request, context)`, answering a `ServingError` with its status, an
+    unparsable request with INVALID_ARGUMENT and a bug with INTERNAL (never UNKNOWN)."""
+
+    def call(request, context):
+        try:
+            if request is _UNPARSABLE:
+                raise InvalidArgument(f"the request is not a valid {message_cls.__name__}")
+            return method(request, context)
+        except ServingError as e:
+            _abort(context, e)
+        except Exception as e:
+            log.exception("internal error in %s", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(e).__name__}: {e}")
+
+    return call
+
+
+def _handler(service: str, servicer, methods: dict) -> grpc.GenericRpcHandler:
+    """The handler of `service`'s unary `methods` (`{name: (request, response) classes}`)."""
+    return grpc.method_handlers_generic_handler(
+        service,
+        {
+            name: grpc.unary_unary_rpc_method_handler(
+                _guarded(getattr(servicer, name), request_cls),
+                request_deserializer=_parser(request_cls),
+                response_serializer=response_cls.SerializeToString,
+            )
+            for name, (request_cls, response_cls) in methods.items()
+        },
+    )
+
+
+class PredictionService:
     """`tensorflow.serving.PredictionService`: Predict and GetModelMetadata."""
 
     def __init__(self, manager: ModelManager):
         self.manager = manager
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
-        try:
-            servable = self.manager.get(request.model_spec.name, _version(request.model_spec))
-            signature = servable.signature(request.model_spec.signature_name)
-            specs = servable.inputs[signature]
-            inputs = {}
-            for key, proto in request.inputs.items():
-                if key in specs and proto.dtype != specs[key].tf_dtype.as_datatype_enum:
-                    raise InvalidArgument(
-                        f"input {key!r} expects {specs[key].tf_dtype.name} but "
-                        f"{tf.dtypes.as_dtype(proto.dtype).name} was provided"
-                    )
-                try:
-                    inputs[key] = tf.make_ndarray(proto)
-                except (TypeError, ValueError) as e:
-                    raise InvalidArgument(f"input {key!r} is not a valid tensor: {e}") from None
-            outputs = servable.predict(signature, inputs)
-            wanted = list(request.output_filter) or list(outputs)
-            unknown = sorted(set(wanted) - set(outputs))
-            if unknown:
-                raise InvalidArgument(f"output_filter names unknown outputs {unknown}")
-        except ServingError as e:
-            _abort(context, e)
+        servable = self.manager.get(request.model_spec.name, _version(request.model_spec))
+        signature = servable.signature(request.model_spec.signature_name)
+        wanted = list(request.output_filter) or servable.outputs[signature]
+        unknown = sorted(set(wanted) - set(servable.outputs[signature]))
+        if unknown:
+            raise InvalidArgument(f"output_filter names unknown outputs {unknown}")
+        inputs = arrays_from_protos(
+            signature, servable.inputs[signature], request.inputs, servable.limits
+        )
+        outputs = servable.predict(signature, inputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -77,13 +116,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     def GetModelMetadata(self, request, context):  # noqa: N802 - gRPC method name
-        try:
-            fields = list(request.metadata_field)
-            if fields != ["signature_def"]:
-                raise InvalidArgument("metadata_field must be exactly ['signature_def']")
-            servable = self.manager.get(request.model_spec.name, _version(request.model_spec))
-        except ServingError as e:
-            _abort(context, e)
+        fields = list(request.metadata_field)
+        if fields != ["signature_def"]:
+            raise InvalidArgument("metadata_field must be exactly ['signature_def']")
+        servable = self.manager.get(request.model_spec.name, _version(request.model_spec))
         response = get_model_metadata_pb2.GetModelMetadataResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -91,17 +127,14 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+class ModelService:
     """`tensorflow.serving.ModelService`: GetModelStatus."""
 
     def __init__(self, manager: ModelManager):
         self.manager = manager
 
     def GetModelStatus(self, request, context):  # noqa: N802 - gRPC method name
-        try:
-            states = self.manager.status(request.model_spec.name, _version(request.model_spec))
-        except ServingError as e:
-            _abort(context, e)
+        states = self.manager.status(request.model_spec.name, _version(request.model_spec))
         response = get_model_status_pb2.GetModelStatusResponse()
         for state in states:
             entry = response.model_version_status.add()
@@ -113,9 +146,16 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
 
 def make_server(
-    manager: ModelManager, address: str, max_request_bytes: int, workers: int = 16
+    manager: ModelManager,
+    address: str,
+    max_request_bytes: int,
+    max_concurrent_rpcs: int,
+    workers: int = 16,
 ) -> tuple[grpc.Server, int]:
     """Creates (not starts) a gRPC server on `address` (`host:port`, port 0 = any free one).
+
+    A message reaches a worker thread only once received whole, so a slow sender holds no
+    thread; calls beyond `max_concurrent_rpcs` in progress get RESOURCE_EXHAUSTED.
 
     Returns:
       The server and the port it is bound to.
@@ -130,11 +170,33 @@ def make_server(
             ("grpc.max_send_message_length", 256 << 20),
             ("grpc.so_reuseport", 0),
         ],
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager), server
+    server.add_generic_rpc_handlers(
+        (
+            _handler(
+                "tensorflow.serving.PredictionService",
+                PredictionService(manager),
+                {
+                    "Predict": (predict_pb2.PredictRequest, predict_pb2.PredictResponse),
+                    "GetModelMetadata": (
+                        get_model_metadata_pb2.GetModelMetadataRequest,
+                        get_model_metadata_pb2.GetModelMetadataResponse,
+                    ),
+                },
+            ),
+            _handler(
+                "tensorflow.serving.ModelService",
+                ModelService(manager),
+                {
+                    "GetModelStatus": (
+                        get_model_status_pb2.GetModelStatusRequest,
+                        get_model_status_pb2.GetModelStatusResponse,
+                    )
+                },
+            ),
+        )
     )
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(manager), server)
     try:
         port = server.add_insecure_port(address)
     except RuntimeError as e:

@@ -18,14 +18,32 @@ from typing import Any
 import numpy as np
 
 from gan_tf.serving.errors import InvalidArgument
-from gan_tf.serving.models import InputSpec
+from gan_tf.serving.inputs import InputLimits, InputSpec, Shape, check_inputs
 
 _INT_KINDS = "iu"
 
 
-def _decode_strings(value: Any, key: str) -> Any:
+def json_shape(value: Any, rank: int) -> Shape:
+    """The shape a nested JSON list declares, read along its first elements.
+
+    Reads at most `rank + 1` levels, so a deeper nesting costs nothing and fails the shape
+    check; the conversion then verifies that the other elements agree.
+    """
+    shape: list[int] = []
+    while isinstance(value, list) and len(shape) <= rank:
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return tuple(shape)
+
+
+def _decode_strings(value: Any, key: str, depth: int) -> Any:
+    """Bytes for the strings and `{"b64": ...}` objects of a nested list at most `depth` deep."""
     if isinstance(value, list):
-        return [_decode_strings(v, key) for v in value]
+        if depth == 0:
+            raise InvalidArgument(f"input {key!r} is not a rectangular array of strings")
+        return [_decode_strings(v, key, depth - 1) for v in value]
     if isinstance(value, dict):
         if set(value) != {"b64"} or not isinstance(value["b64"], str):
             raise InvalidArgument(f'input {key!r}: objects must be {{"b64": "<base64>"}}')
@@ -38,30 +56,28 @@ def _decode_strings(value: Any, key: str) -> Any:
     raise InvalidArgument(f"input {key!r} expects strings, got {type(value).__name__}")
 
 
-def to_array(value: Any, spec: InputSpec, key: str) -> np.ndarray:
-    """Converts a JSON value to an array of the input's dtype.
+def to_array(value: Any, spec: InputSpec, key: str, shape: Shape) -> np.ndarray:
+    """Converts a JSON value of a declared (and checked) shape to an array of the input's dtype.
 
     Raises:
       InvalidArgument: for ragged lists or values of the wrong kind (e.g. 1.5 for int64).
     """
     if spec.dtype == np.dtype(object):
-        value = _decode_strings(value, key)
-        try:
-            array = np.array(value, dtype=object)
-        except ValueError:
-            raise InvalidArgument(f"input {key!r} is not a rectangular array") from None
-        if array.size and not all(isinstance(v, bytes) for v in array.flat):
+        array = np.array(_decode_strings(value, key, len(shape)), dtype=object)
+        if array.shape != shape or not all(isinstance(v, bytes) for v in array.flat):
             raise InvalidArgument(f"input {key!r} is not a rectangular array of strings")
         return array
-    if _contains(value, dict):
-        raise InvalidArgument(f"input {key!r}: b64 objects are only valid for string inputs")
     try:
         array = np.array(value)
-    except (ValueError, OverflowError):
-        raise InvalidArgument(f"input {key!r} is not a rectangular numeric array") from None
-    kind = array.dtype.kind
+    except ValueError:
+        array = None
+    if array is None or array.shape != shape:
+        raise InvalidArgument(f"input {key!r} is not a rectangular numeric array")
     if array.size == 0:
         return array.astype(spec.dtype)
+    kind = array.dtype.kind
+    if kind == "O" or (kind == "f" and spec.dtype.kind in _INT_KINDS):
+        raise InvalidArgument(_mixed_values_message(value, spec, key))
     if spec.dtype.kind in _INT_KINDS:
         if kind not in _INT_KINDS:
             raise InvalidArgument(
@@ -82,24 +98,31 @@ def to_array(value: Any, spec: InputSpec, key: str) -> np.ndarray:
     return array.astype(spec.dtype)
 
 
+def _mixed_values_message(value: Any, spec: InputSpec, key: str) -> str:
+    """Why numpy could not give `value` one numeric dtype (only built for the error)."""
+    leaves = list(np.array(value, dtype=object).flat)
+    if any(isinstance(v, dict) for v in leaves):
+        return f"input {key!r}: b64 objects are only valid for string inputs"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in leaves):
+        return f"input {key!r}: value out of range for {spec.tf_dtype.name}"
+    if spec.dtype.kind == "f" and all(isinstance(v, (int, float)) for v in leaves):
+        return f"input {key!r}: value out of range for {spec.tf_dtype.name}"
+    return f"input {key!r} expects {spec.tf_dtype.name} values, got mixed values"
+
+
 def _kind_name(kind: str) -> str:
     return {"f": "float", "b": "boolean", "U": "string", "O": "mixed"}.get(kind, kind)
 
 
-def _contains(value: Any, kind: type) -> bool:
-    if isinstance(value, kind):
-        return True
-    if isinstance(value, list):
-        return any(_contains(v, kind) for v in value)
-    return False
-
-
-def parse_request(body: bytes, specs_for) -> tuple[str, dict[str, np.ndarray], bool]:
-    """Parses a `:predict` body.
+def parse_request(
+    body: bytes, specs_for, limits: InputLimits
+) -> tuple[str, dict[str, np.ndarray], bool]:
+    """Parses a `:predict` body; shapes are checked before any array is built.
 
     Args:
       body: the raw request body.
       specs_for: maps a signature name to its `{input: InputSpec}` (raises if unknown).
+      limits: the server's caps.
 
     Returns:
       The signature name, the inputs and whether the row (`instances`) format was used.
@@ -109,7 +132,9 @@ def parse_request(body: bytes, specs_for) -> tuple[str, dict[str, np.ndarray], b
     """
     try:
         request = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except RecursionError:
+        raise InvalidArgument("JSON Parse error: the document is nested too deeply") from None
+    except ValueError as e:  # not UTF-8, not JSON, or an integer of over 4300 digits
         raise InvalidArgument(f"JSON Parse error: {e}") from None
     if not isinstance(request, dict):
         raise InvalidArgument("JSON Parse error: the request body must be a JSON object")
@@ -125,17 +150,24 @@ def parse_request(body: bytes, specs_for) -> tuple[str, dict[str, np.ndarray], b
             else "Not allowed to have both 'inputs' and 'instances' keys"
         )
     if has_rows:
-        return signature_name, _parse_rows(request["instances"], specs), True
-    return signature_name, _parse_columns(request["inputs"], specs), False
+        values = _rows_to_columns(request["instances"], specs)
+    else:
+        values = _columns(request["inputs"], specs)
+    shapes = {
+        key: json_shape(value, len(specs[key].shape) if key in specs else 0)
+        for key, value in values.items()
+    }
+    check_inputs(signature_name or "serving_default", specs, shapes, limits)
+    arrays = {key: to_array(value, specs[key], key, shapes[key]) for key, value in values.items()}
+    return signature_name, arrays, has_rows
 
 
-def _parse_rows(instances: Any, specs: dict[str, InputSpec]) -> dict[str, np.ndarray]:
+def _rows_to_columns(instances: Any, specs: dict[str, InputSpec]) -> dict[str, Any]:
     if not isinstance(instances, list) or not instances:
         raise InvalidArgument("'instances' must be a non-empty list")
     named = all(isinstance(row, dict) and set(row) == set(specs) for row in instances)
     if len(specs) == 1 and not named:
-        ((key, spec),) = specs.items()
-        return {key: to_array(instances, spec, key)}
+        return {next(iter(specs)): instances}
     names = set(specs)
     columns: dict[str, list] = {key: [] for key in specs}
     for i, row in enumerate(instances):
@@ -146,22 +178,17 @@ def _parse_rows(instances: Any, specs: dict[str, InputSpec]) -> dict[str, np.nda
             )
         for key in specs:
             columns[key].append(row[key])
-    return {key: to_array(columns[key], spec, key) for key, spec in specs.items()}
+    return columns
 
 
-def _parse_columns(inputs: Any, specs: dict[str, InputSpec]) -> dict[str, np.ndarray]:
+def _columns(inputs: Any, specs: dict[str, InputSpec]) -> dict[str, Any]:
     if isinstance(inputs, dict) and not (set(inputs) == {"b64"} and len(specs) == 1):
-        # Unknown names are kept (empty) so that the signature check can report them.
-        return {
-            key: to_array(value, specs[key], key) if key in specs else np.empty(0)
-            for key, value in inputs.items()
-        }
+        return inputs
     if len(specs) != 1:
         raise InvalidArgument(
             f"'inputs' must be an object with keys {sorted(specs)} for this signature"
         )
-    ((key, spec),) = specs.items()
-    return {key: to_array(inputs, spec, key)}
+    return {next(iter(specs)): inputs}
 
 
 def _jsonable(key: str, value: np.ndarray) -> Any:

@@ -1,11 +1,12 @@
 """Loaded model versions and the manager that follows a TF Serving model base path.
 
 A model base path holds one SavedModel per version, in directories named by integers
-(`<base>/1`, `<base>/1700000000`, ...), as TFX's Pusher writes them. The manager keeps the
-newest `num_versions` of them loaded, polling the directory for new ones. A new version is
-loaded and warmed up (with its `assets.extra/tf_serving_warmup_requests`) before it replaces
-the old one; requests already running keep a reference to the version they started on, so
-none is dropped during the switch.
+(`<base>/1`, `<base>/1700000000`, ...), as TFX's Pusher writes them; other entries are
+ignored. The manager keeps the newest `num_versions` loadable ones loaded, polling the
+directory for new ones. A new version is loaded and warmed up (with its
+`assets.extra/tf_serving_warmup_requests`) before it replaces the old one; requests already
+running keep a reference to the version they started on, so none is dropped during the
+switch. A version that fails to load is reported in the status and the next older one serves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from typing import Any
@@ -23,19 +25,17 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from gan_tf.serving.errors import InvalidArgument, NotFound, ServingError
+from gan_tf.serving.inputs import (
+    InputLimits,
+    InputSpec,
+    arrays_from_protos,
+    check_inputs,
+    split_batch,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
-
-
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-    """What a signature input accepts: numpy dtype, TF dtype enum and shape (-1 = any)."""
-
-    dtype: np.dtype
-    tf_dtype: tf.DType
-    shape: tuple[int, ...]
 
 
 _ASSERTION = re.compile(r"assertion failed: \[([^\]]*)\]")
@@ -56,24 +56,21 @@ def _clean_op_message(error: tf.errors.OpError) -> str:
 class Servable:
     """One loaded version of a model: its signatures and their input specs."""
 
-    def __init__(self, name: str, version: int, path: str, max_batch_size: int):
+    def __init__(self, name: str, version: int, path: str, limits: InputLimits):
         self.name = name
         self.version = version
         self.path = path
-        self.max_batch_size = max_batch_size
+        self.limits = limits
         self.signature_defs = _read_signature_defs(path)
         self._loaded = tf.saved_model.load(path)
         self.functions = dict(self._loaded.signatures)
-        self.inputs: dict[str, dict[str, InputSpec]] = {}
-        for sig_name, sig in self.signature_defs.items():
-            self.inputs[sig_name] = {
-                key: InputSpec(
-                    np.dtype(tf.as_dtype(info.dtype).as_numpy_dtype),
-                    tf.as_dtype(info.dtype),
-                    tuple(d.size for d in info.tensor_shape.dim),
-                )
-                for key, info in sig.inputs.items()
-            }
+        self.inputs: dict[str, dict[str, InputSpec]] = {
+            sig_name: {key: InputSpec.from_tensor_info(info) for key, info in sig.inputs.items()}
+            for sig_name, sig in self.signature_defs.items()
+        }
+        self.outputs: dict[str, list[str]] = {
+            sig_name: sorted(sig.outputs) for sig_name, sig in self.signature_defs.items()
+        }
 
     def signature(self, signature_name: str) -> str:
         """Resolves an empty name to `serving_default`; raises for unknown names."""
@@ -85,47 +82,21 @@ class Servable:
             )
         return name
 
-    def check_inputs(self, signature_name: str, inputs: dict[str, np.ndarray]) -> None:
-        """Checks names, dtypes, shapes, equal batch sizes and the batch cap.
+    def check_arrays(self, signature_name: str, inputs: dict[str, np.ndarray]) -> None:
+        """Checks built inputs: names, dtypes, shapes and caps.
 
         Raises:
           InvalidArgument: naming the offending input.
         """
         specs = self.inputs[signature_name]
-        missing = sorted(set(specs) - set(inputs))
-        extra = sorted(set(inputs) - set(specs))
-        if missing or extra:
-            raise InvalidArgument(
-                f"input size does not match signature {signature_name!r}: expects "
-                f"{sorted(specs)}; missing {missing}, unexpected {extra}"
-            )
-        batch = None
-        for key, spec in specs.items():
-            value = inputs[key]
-            if value.dtype != spec.dtype:
+        for key, value in inputs.items():
+            if key in specs and value.dtype != specs[key].dtype:
                 raise InvalidArgument(
-                    f"input {key!r} expects {spec.tf_dtype.name} but {value.dtype.name} "
+                    f"input {key!r} expects {specs[key].tf_dtype.name} but {value.dtype.name} "
                     "was provided"
                 )
-            if value.ndim != len(spec.shape) or any(
-                want not in (-1, got) for want, got in zip(spec.shape, value.shape)
-            ):
-                want = "[" + ", ".join("?" if d < 0 else str(d) for d in spec.shape) + "]"
-                raise InvalidArgument(
-                    f"input {key!r} expects shape {want}, got {list(value.shape)}"
-                )
-            if spec.shape and spec.shape[0] == -1:
-                if batch is not None and value.shape[0] != batch:
-                    raise InvalidArgument(
-                        f"inputs have different batch sizes ({batch} and {value.shape[0]} "
-                        f"for {key!r})"
-                    )
-                batch = value.shape[0]
-        if batch is not None and batch > self.max_batch_size:
-            raise InvalidArgument(
-                f"batch size {batch} is larger than the maximum batch size "
-                f"{self.max_batch_size} of this server"
-            )
+        shapes = {key: value.shape for key, value in inputs.items()}
+        check_inputs(signature_name, specs, shapes, self.limits)
 
     def predict(self, signature_name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Runs a signature on numpy inputs (checked first); returns numpy outputs.
@@ -135,7 +106,7 @@ class Servable:
             rejects (e.g. a label out of range).
         """
         name = self.signature(signature_name)
-        self.check_inputs(name, inputs)
+        self.check_arrays(name, inputs)
         specs = self.inputs[name]
         tensors = {key: tf.constant(value, specs[key].tf_dtype) for key, value in inputs.items()}
         try:
@@ -155,10 +126,15 @@ class Servable:
         from gan_tf.export import read_warmup_requests
 
         logs = read_warmup_requests(self.path)
+        # A warmup request larger than this server's batch cap runs in parts within the cap.
+        unbatched = dataclasses.replace(self.limits, max_batch_size=sys.maxsize)
         for entry in logs:
             request = entry.predict_log.request
-            inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
-            self.predict(request.model_spec.signature_name, inputs)
+            name = self.signature(request.model_spec.signature_name)
+            specs = self.inputs[name]
+            inputs = arrays_from_protos(name, specs, request.inputs, unbatched)
+            for part in split_batch(specs, inputs, self.limits.max_batch_size):
+                self.predict(name, part)
         return len(logs)
 
 
@@ -176,8 +152,24 @@ def _read_signature_defs(path: str) -> dict[str, meta_graph_pb2.SignatureDef]:
     raise ServingError(f"{path} has no MetaGraph tagged 'serve'", "FAILED_PRECONDITION")
 
 
+_VERSION = re.compile(r"[0-9]+", re.ASCII)
+_MAX_VERSION = 2**63 - 1  # versions are int64 in TF Serving's API
+
+
+def parse_version(text: str) -> int | None:
+    """The version a directory name or URL segment stands for: ASCII digits within int64.
+
+    Returns None for anything else (`abc`, `-1`, `²`, `٣`, a 30-digit number), so stray
+    entries of a base path are ignored and such URLs are refused.
+    """
+    if not _VERSION.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= _MAX_VERSION else None
+
+
 def list_versions(base_path: str) -> dict[int, str]:
-    """Integer-named version directories under `base_path` holding a `saved_model.pb`."""
+    """Version directories under `base_path` (named by integers) holding a `saved_model.pb`."""
     try:
         names = os.listdir(base_path)
     except FileNotFoundError:
@@ -185,8 +177,9 @@ def list_versions(base_path: str) -> dict[int, str]:
     versions = {}
     for name in names:
         path = os.path.join(base_path, name)
-        if name.isdigit() and os.path.isfile(os.path.join(path, "saved_model.pb")):
-            versions[int(name)] = path
+        version = parse_version(name)
+        if version is not None and os.path.isfile(os.path.join(path, "saved_model.pb")):
+            versions[version] = path
     return versions
 
 
@@ -195,7 +188,10 @@ def _fingerprint(path: str) -> tuple:
     stats = []
     for root, _, files in os.walk(path):
         for name in files:
-            st = os.stat(os.path.join(root, name))
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:  # a dangling link or a file removed meanwhile
+                continue
             stats.append((os.path.relpath(os.path.join(root, name), path), st.st_size, st.st_mtime))
     return tuple(sorted(stats))
 
@@ -211,7 +207,7 @@ class VersionState:
 
 
 class ModelManager:
-    """Serves the newest `num_versions` versions of one model under `base_path`."""
+    """Serves the newest `num_versions` loadable versions of one model under `base_path`."""
 
     def __init__(
         self,
@@ -219,13 +215,13 @@ class ModelManager:
         base_path: str,
         num_versions: int = 1,
         poll_seconds: float = 1.0,
-        max_batch_size: int = 64,
+        limits: InputLimits | None = None,
     ):
         self.name = name
         self.base_path = base_path
         self.num_versions = num_versions
         self.poll_seconds = poll_seconds
-        self.max_batch_size = max_batch_size
+        self.limits = limits or InputLimits()
         self._servables: dict[int, Servable] = {}
         self._states: dict[int, VersionState] = {}
         self._failed: dict[int, tuple] = {}
@@ -252,33 +248,41 @@ class ModelManager:
                 log.exception("polling %s failed", self.base_path)
 
     def poll(self) -> None:
-        """Loads new wanted versions (newest first) and unloads those no longer wanted."""
+        """Keeps the newest `num_versions` loadable versions loaded, unloads the others.
+
+        Versions are tried newest first; one that fails to load is reported (state END with
+        its error) and skipped for the next older one until its files change, so a broken
+        push never leaves the model without a version while an older one loads.
+        """
         on_disk = list_versions(self.base_path)
-        wanted = sorted(on_disk, reverse=True)[: self.num_versions]
-        for version in wanted:
-            if version in self._servables or self._stop.is_set():
-                continue
-            fingerprint = _fingerprint(on_disk[version])
-            if self._failed.get(version) == fingerprint:
-                continue
-            self._load(version, on_disk[version], fingerprint)
-        keep = [v for v in wanted if v in self._servables]
+        keep: list[int] = []
+        for version in sorted(on_disk, reverse=True):
+            if len(keep) == self.num_versions or self._stop.is_set():
+                break
+            if version not in self._servables:
+                fingerprint = _fingerprint(on_disk[version])
+                if self._failed.get(version) == fingerprint:
+                    continue
+                if not self._load(version, on_disk[version], fingerprint):
+                    continue
+            keep.append(version)
         if keep:
             for version in [v for v in self._servables if v not in keep]:
                 self._unload(version)
 
-    def _load(self, version: int, path: str, fingerprint: tuple) -> None:
+    def _load(self, version: int, path: str, fingerprint: tuple) -> bool:
+        """Loads and warms up one version; returns whether it is now served."""
         self._set_state(VersionState(version, "LOADING"))
         started = time.monotonic()
         try:
-            servable = Servable(self.name, version, path, self.max_batch_size)
+            servable = Servable(self.name, version, path, self.limits)
             warmed = servable.warm_up()
         except Exception as e:  # a partial or broken export: report it, retry when it changes
             message = str(e).splitlines()[0] if str(e) else type(e).__name__
             log.warning("could not load %s version %d: %s", self.name, version, message)
             self._failed[version] = fingerprint
             self._set_state(VersionState(version, "END", "UNKNOWN", message))
-            return
+            return False
         self._failed.pop(version, None)
         with self._lock:
             servables = dict(self._servables)
@@ -293,6 +297,7 @@ class ModelManager:
             warmed,
             time.monotonic() - started,
         )
+        return True
 
     def _unload(self, version: int) -> None:
         with self._lock:

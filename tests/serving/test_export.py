@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import random
+import resource
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -154,6 +165,171 @@ def test_export_is_atomic_and_replaces(tmp_path, generator):
     assert export.read_metadata(str(target))["step"] == 2
     assert len(export.read_warmup_requests(str(target))) == 2
     assert os.listdir(tmp_path / "base") == ["3"]  # no temporary directory left behind
+
+
+def file_tree(path) -> dict[str, int]:
+    """{relative path: size} of the files below `path`."""
+    return {
+        os.path.relpath(os.path.join(root, name), path): os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    }
+
+
+@contextlib.contextmanager
+def file_size_limit(max_bytes: int):
+    """Makes every file write of this process past `max_bytes` fail (EFBIG), as a full disk
+    would fail it; SIGXFSZ, which would kill the process, is ignored meanwhile."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+# 20 kB fails in the variables' data (written first), 200 kB in saved_model.pb (after them).
+@pytest.mark.parametrize("fail_past", [20_000, 200_000])
+def test_an_export_failing_midway_leaves_the_old_version_and_no_leftovers(
+    tmp_path, generator, fail_past
+):
+    base = tmp_path / "base"
+    export.export_generator(generator, str(base / "3"), {"step": 1})
+    before = file_tree(base / "3")
+    for target in ("3", "4"):  # replacing a version, and writing a new one
+        with file_size_limit(fail_past):
+            with pytest.raises(export.ExportError, match="File too large"):
+                export.export_generator(generator, str(base / target), {"step": 2})
+        assert os.listdir(base) == ["3"]  # no partial version, no temporary directory
+        assert file_tree(base / "3") == before
+        assert export.read_metadata(str(base / "3"))["step"] == 1
+    loaded = tf.saved_model.load(str(base / "3"))
+    assert call(loaded, "generate", **generate_inputs(SEEDS))["images"].shape == (5, 28, 28, 1)
+
+
+# Exports version after version into a base path until killed.
+EXPORT_LOOP = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from conftest import make_generator
+from gan_tf import export
+generator = make_generator()
+for version in range(2, 1000):
+    export.export_generator(generator, os.path.join(sys.argv[1], str(version)), {"step": version})
+    print(version, flush=True)
+"""
+CRASH_POINTS = 40
+
+
+class NewNames:
+    """Names created in, or moved into, a directory, as the kernel reports them (inotify)."""
+
+    _MASK = 0x100 | 0x80  # IN_CREATE | IN_MOVED_TO
+
+    def __init__(self, path: str):
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = libc.inotify_init1(os.O_NONBLOCK)
+        if self.fd < 0 or libc.inotify_add_watch(self.fd, os.fsencode(path), self._MASK) < 0:
+            raise OSError(ctypes.get_errno(), "inotify")
+
+    def wait(self, timeout: float) -> list[str]:
+        if not select.select([self.fd], [], [], timeout)[0]:
+            return []
+        data, names, offset = os.read(self.fd, 1 << 16), [], 0
+        while offset < len(data):  # struct inotify_event: wd, mask, cookie, len, name
+            length = struct.unpack_from("iIII", data, offset)[3]
+            names.append(data[offset + 16 : offset + 16 + length].rstrip(b"\0").decode())
+            offset += 16 + length
+        return names
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@pytest.mark.slow
+def test_an_export_interrupted_at_any_moment_never_shows_a_partial_version(tmp_path, generator):
+    from gan_tf.serving.models import list_versions, parse_version
+
+    base = tmp_path / "base"
+    export.export_generator(generator, str(base / "1"), {"step": 1})
+    complete = set(file_tree(base / "1"))  # the files of a whole export
+    seen: dict[int, list[dict[str, int]]] = {}  # every state of every version a reader saw
+    child = subprocess.Popen(
+        [sys.executable, "-c", EXPORT_LOOP, str(base), os.path.dirname(__file__)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    freeze = threading.Lock()
+    freezes: list[float] = []
+
+    def look_while_frozen() -> None:
+        """Stops the exporter and records what a reader sees: what a crash now would leave."""
+        with freeze:
+            freezes.append(time.monotonic())
+            child.send_signal(signal.SIGSTOP)
+            try:
+                for name in os.listdir(base):
+                    version = parse_version(name)
+                    if version is not None:
+                        tree = file_tree(base / name)
+                        if not seen.setdefault(version, []) or seen[version][-1] != tree:
+                            seen[version].append(tree)
+            finally:
+                child.send_signal(signal.SIGCONT)
+
+    new_names = NewNames(str(base))
+    done = threading.Event()
+
+    def watch() -> None:  # looks the moment a version name appears
+        while not done.is_set():
+            if any(parse_version(name) is not None for name in new_names.wait(0.05)):
+                look_while_frozen()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    exported: list[str] = []
+    threading.Thread(target=lambda: exported.extend(child.stdout), daemon=True).start()
+    rng = random.Random(7)
+    crash_points = 0
+    try:
+        deadline = time.monotonic() + 120
+        while not exported:  # the first export is done: the exporter is warm
+            assert child.poll() is None and time.monotonic() < deadline, "no export finished"
+            time.sleep(0.05)
+        # Freeze the exporter at random moments too, over at least two whole exports.
+        while crash_points < CRASH_POINTS or len(exported) < 3:
+            assert time.monotonic() < deadline, f"only {len(exported)} exports finished"
+            time.sleep(rng.uniform(0.01, 0.1))
+            look_while_frozen()
+            crash_points += 1
+        time.sleep(rng.uniform(0.0, 0.5))
+        child.kill()  # and a real crash
+        child.wait(timeout=30)
+    finally:
+        child.kill()
+        done.set()
+        watcher.join()
+        new_names.close()
+    final = {parse_version(n): file_tree(base / n) for n in os.listdir(base) if parse_version(n)}
+    print(
+        f"crash points: {len(freezes)} freezes ({crash_points} at random moments, the others "
+        f"as a version appeared) and 1 kill, over {len(final) - 1} exports"
+    )
+    assert len(final) >= 4  # version 1 and the exports finished meanwhile
+    assert set(seen) >= set(final) - {1}  # every new version was looked at as it appeared
+    for version, states in seen.items():
+        assert states == [final[version]], f"version {version} was seen partial"
+        assert set(final[version]) == complete
+    leftovers = [n for n in os.listdir(base) if parse_version(n) is None]
+    assert all(n.startswith(".") for n in leftovers), leftovers  # ignored by servers
+    assert set(list_versions(str(base))) == set(final)
+    newest = tf.saved_model.load(str(base / str(max(final))))
+    want = call(tf.saved_model.load(str(base / "1")), "generate", **generate_inputs(SEEDS))
+    got = call(newest, "generate", **generate_inputs(SEEDS))
+    np.testing.assert_array_equal(got["images"], want["images"])
 
 
 def test_bad_arguments(tmp_path, generator):

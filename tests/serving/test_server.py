@@ -135,7 +135,7 @@ BAD_REQUESTS = [
     (
         "POST",
         "/v1/models/gan:predict",
-        b'{"inputs": {"z": [[0.0], [1.0, 2.0]]}}',
+        b'{"inputs": {"z": [[' + b", ".join([b"0.0"] * 16) + b"], [1.0, 2.0]]}}",
         400,
         "rectangular",
     ),
