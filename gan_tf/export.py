@@ -327,7 +327,9 @@ def export_generator(
     export_dir = os.path.abspath(export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(export_dir)}.tmp-")
+    files.restore_dir(export_dir)
+    files.remove_stale_temps(export_dir)
+    tmp = files.temp_dir_beside(export_dir)
     try:
         with tempfile.TemporaryDirectory() as scratch:
             meta_path = os.path.join(scratch, METADATA_FILE)

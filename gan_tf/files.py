@@ -9,6 +9,7 @@ disk before the caller moves on (e.g. before a checkpoint pointer names the new 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
@@ -100,12 +101,78 @@ def atomic_write_json(path: str, value: object) -> None:
     atomic_write(path, json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swaps two paths with Linux `renameat2(RENAME_EXCHANGE)`; False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), a)
+
+
+def temp_dir_beside(dest: str) -> str:
+    """A new empty directory beside `dest`, named `.<name>.tmp-<pid>-<random>`.
+
+    Such directories left by a process that died are removed by `remove_stale_temps`.
+    """
+    parent = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(parent, exist_ok=True)
+    prefix = f".{os.path.basename(dest)}.tmp-{os.getpid()}-"
+    return tempfile.mkdtemp(dir=parent, prefix=prefix)
+
+
+def remove_stale_temps(dest: str) -> list[str]:
+    """Deletes `temp_dir_beside(dest)` leftovers of processes that no longer run.
+
+    Returns:
+      The paths removed.
+    """
+    parent = os.path.dirname(os.path.abspath(dest))
+    prefix = f".{os.path.basename(dest)}."
+    removed = []
+    if not os.path.isdir(parent):
+        return removed
+    for name in os.listdir(parent):
+        if not name.startswith(prefix):
+            continue
+        kind, _, rest = name[len(prefix) :].partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind in ("tmp", "old") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+            removed.append(os.path.join(parent, name))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def replace_dir(tmp: str, dest: str) -> None:
     """Moves the finished directory `tmp` to `dest` (a sibling), replacing what was there.
 
-    `tmp` is fsynced first, so `dest` names complete contents as soon as it exists. An old
-    `dest` is moved aside and deleted after the new one is in place; a reader sees the old
-    directory, then the new one, never a partial one (there is a moment with neither).
+    `tmp` is fsynced first, so `dest` names complete contents as soon as it exists. An
+    existing `dest` is swapped with `tmp` in one atomic `renameat2(RENAME_EXCHANGE)` and the
+    old contents deleted: a reader sees the old directory, then the new one, never a partial
+    one and never neither. Where the kernel or filesystem cannot exchange, the old `dest` is
+    moved aside (`.<name>.old-<pid>-...`) first, leaving a moment with neither; if the process
+    dies in that moment, `restore_dir` puts the old directory back.
     """
     fsync_tree(tmp)
     parent = os.path.dirname(os.path.abspath(dest))
@@ -113,11 +180,37 @@ def replace_dir(tmp: str, dest: str) -> None:
         os.rename(tmp, dest)
         fsync_dir(parent)
         return
-    old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(dest)}.old-")
+    if _exchange(tmp, dest):
+        fsync_dir(parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    old = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(dest)}.old-{os.getpid()}-")
     os.rename(dest, os.path.join(old, "previous"))
     os.rename(tmp, dest)
     fsync_dir(parent)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_dir(dest: str) -> bool:
+    """Puts back the old `dest` that a `replace_dir` which died between its renames left aside.
+
+    Returns:
+      Whether a directory was restored.
+    """
+    if os.path.exists(dest):
+        return False
+    parent = os.path.dirname(os.path.abspath(dest))
+    prefix = f".{os.path.basename(dest)}.old-"
+    if not os.path.isdir(parent):
+        return False
+    for name in sorted(os.listdir(parent)):
+        previous = os.path.join(parent, name, "previous")
+        if name.startswith(prefix) and os.path.isdir(previous):
+            os.rename(previous, dest)
+            fsync_dir(parent)
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+            return True
+    return False
 
 
 class DirLock:

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 
 from gan_tf import files
 from gan_tf.errors import DataError
@@ -84,7 +83,9 @@ def write_tfds(
     with_label = label_key in features
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(out_dir)}.tmp-")
+    files.restore_dir(out_dir)
+    files.remove_stale_temps(out_dir)
+    tmp = files.temp_dir_beside(out_dir)
     counts = {}
     try:
         for split, tfds_split in splits.items():

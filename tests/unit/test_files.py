@@ -72,3 +72,46 @@ def test_lock_is_exclusive_across_processes_and_freed_by_sigkill(tmp_path):
         with pytest.raises(files.LockedError):
             files.DirLock(str(tmp_path), "test directory").acquire()
     files.DirLock(str(tmp_path), "test directory").acquire().release()
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_replace_dir_exchanges_atomically(tmp_path, monkeypatch):
+    dest = tmp_path / "v"
+    dest.mkdir()
+    (dest / "f").write_text("old")
+    tmp = tmp_path / ".v.tmp-new"
+    tmp.mkdir()
+    (tmp / "f").write_text("new")
+    calls = []
+    real = files._exchange
+    monkeypatch.setattr(files, "_exchange", lambda a, b: calls.append((a, b)) or real(a, b))
+    files.replace_dir(str(tmp), str(dest))
+    assert calls and (dest / "f").read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["v"]
+
+
+def test_a_replace_that_died_between_renames_is_restored(tmp_path):
+    aside = tmp_path / f".v.old-{_dead_pid()}-abc" / "previous"
+    aside.mkdir(parents=True)
+    (aside / "f").write_text("old")
+    assert files.restore_dir(str(tmp_path / "v"))
+    assert (tmp_path / "v" / "f").read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["v"]
+    assert not files.restore_dir(str(tmp_path / "v"))
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    dead = tmp_path / f".v.tmp-{_dead_pid()}-x1"
+    mine = tmp_path / f".v.tmp-{os.getpid()}-x2"
+    other = tmp_path / f".w.tmp-{_dead_pid()}-x3"
+    for d in (dead, mine, other):
+        d.mkdir()
+    assert files.remove_stale_temps(str(tmp_path / "v")) == [str(dead)]
+    assert sorted(os.listdir(tmp_path)) == sorted([mine.name, other.name])
+    fresh = files.temp_dir_beside(str(tmp_path / "v"))
+    assert os.path.basename(fresh).startswith(f".v.tmp-{os.getpid()}-")
