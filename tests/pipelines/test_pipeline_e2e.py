@@ -85,7 +85,7 @@ def test_bless_push_then_refuse_with_impossible_threshold(tmp_path, mnist_subset
         states = _node_states(store, node)
         assert states and states[-1] in done, (node, states)
     serving = os.path.join(run.serving_base, "gan")
-    versions = os.listdir(serving)
+    versions = [d for d in os.listdir(serving) if d != ".lock"]  # the push lock file
     assert len(versions) == 1 and versions[0].isdigit()
     assert os.path.isfile(os.path.join(serving, versions[0], "saved_model.pb"))
     assert summary.blessed and summary.pushed_path == os.path.join(serving, versions[0])
