@@ -1,6 +1,7 @@
-"""The gate's rule, settings and report, the atomic push and the Beam options.
+"""The gate's rule, settings, report and smoke bound, the atomic push and the Beam options.
 
-No TFX run here: pushes go to a real directory, interrupted or watched while they copy.
+No TFX run here: the gate is scored on real exported generators and real MNIST images, and
+pushes go to a real directory, interrupted or watched while they copy.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ import shutil
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from gan_tf import files
+from gan_tf.data import mnist
 from gan_tf.errors import ConfigError
-from pipelines import beam, gate
-from pipelines.components import atomic_pusher
+from pipelines import beam, gate, presets
+from pipelines.components import atomic_pusher, sample_quality
 
 SETTINGS = gate.GateSettings(
     features=("inception", "domain"),
@@ -232,6 +235,54 @@ def test_a_push_fails_while_another_push_holds_the_directory(tmp_path):
         ):
             atomic_pusher.push_atomically(str(tmp_path / "model"), str(base), now=1000)
     assert sorted(os.listdir(base)) == [".lock"]
+
+
+@pytest.fixture(scope="module")
+def mnist_test_images() -> np.ndarray:
+    return mnist.load_arrays()["test"][0][..., None]
+
+
+def _smoke_generator(tmp_path, breakage: str) -> str:
+    """Exports the smoke preset's generator, broken as named; returns the SavedModel dir."""
+    import keras
+
+    from gan_tf import export, networks
+    from gan_tf import presets as gan_presets
+
+    keras.utils.set_random_seed(0)
+    generator, _ = networks.build(gan_presets.smoke())
+    generator(generator.dummy_inputs())
+    if breakage == "nan":  # e.g. a diverged run exported anyway
+        for w in generator.weights:
+            if w.dtype.startswith("float"):
+                w.assign(np.full(w.shape, np.nan, w.dtype))
+    elif breakage == "saturated":  # the tanh output stuck at +1
+        last = generator.layers[-1]
+        last.kernel.assign(np.zeros(last.kernel.shape, "float32"))
+        last.bias.assign(np.full(last.bias.shape, 10.0, "float32"))
+    directory = str(tmp_path / breakage)
+    export.export_generator(generator, directory, {"step": 0}, warmup_requests=0)
+    return directory
+
+
+@pytest.mark.parametrize("breakage", ["nan", "saturated"])
+def test_smoke_threshold_refuses_a_broken_generator(tmp_path, mnist_test_images, breakage):
+    generate = sample_quality.export_generate(_smoke_generator(tmp_path, breakage))
+    reference = mnist_test_images[: presets.SMOKE.num_samples["domain"]]
+    result = gate.score(generate, lambda: [reference], presets.SMOKE)
+    blessed, checks = gate.decide(result["scores"], presets.SMOKE, baseline=None)
+    assert not blessed
+    assert [c["rule"] for c in checks if not c["passed"]] == ["kid_domain <= 20"]
+
+
+def test_smoke_threshold_passes_real_digits(mnist_test_images):
+    """The bound is not refusing everything: held-out real digits pass it."""
+    n = presets.SMOKE.num_samples["domain"]
+    held_out = mnist_test_images[n : 2 * n]
+    result = gate.score(
+        lambda seeds: held_out[seeds], lambda: [mnist_test_images[:n]], presets.SMOKE
+    )
+    assert gate.decide(result["scores"], presets.SMOKE, baseline=None)[0]
 
 
 def test_beam_args():
