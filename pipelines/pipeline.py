@@ -4,9 +4,9 @@
                                      (stops the run on anomalies)
                                                   |
     Trainer (run_fn -> gan_tf.train.train) -------+
-        |                      latest_blessed_model_resolver
+        |                 baseline_resolver (last pushed model, not the candidate)
         v                                  |
-    SampleQualityGate (KID/FID vs eval split, vs last blessed) -> AtomicPusher
+    SampleQualityGate (KID/FID vs eval split, vs the baseline) -> AtomicPusher
 
 See docs/pipeline.md for what each component writes.
 """
@@ -20,6 +20,7 @@ from tfx import v1 as tfx
 
 from pipelines.components.atomic_pusher import AtomicPusher, filesystem_destination
 from pipelines.components.image_validator import ImageExampleValidator
+from pipelines.components.pushed_baseline import LatestPushedModelStrategy
 from pipelines.components.sample_quality import SampleQualityGate
 from pipelines.gate import GateSettings
 
@@ -31,7 +32,7 @@ COMPONENT_IDS = (
     "SchemaGen",
     "ExampleValidator",
     "Trainer",
-    "latest_blessed_model_resolver",
+    "baseline_resolver",
     "SampleQualityGate",
     "Pusher",
 )
@@ -74,6 +75,34 @@ def input_config(data_root: str, split_dirs: bool | None = None):
     return tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single", pattern="*")]), output
 
 
+# How the gate's baseline is resolved: "pushed" (the newest model the pipeline pushed, other
+# than the candidate) or "blessed" (TFX's LatestBlessedModelStrategy, for orchestrators that
+# compile only the stock resolvers, such as Kubeflow V2).
+BASELINES = ("pushed", "blessed")
+
+
+def baseline_resolver(baseline: str, candidate: tfx.dsl.Channel) -> tfx.dsl.Resolver:
+    """The Resolver giving the gate its baseline `model` and `model_blessing`.
+
+    Args:
+      baseline: one of `BASELINES`.
+      candidate: the Trainer's model channel (excluded from the "pushed" baseline).
+    """
+    types = tfx.types.standard_artifacts
+    channels = {
+        "model": tfx.dsl.Channel(type=types.Model),
+        "model_blessing": tfx.dsl.Channel(type=types.ModelBlessing),
+    }
+    if baseline == "pushed":
+        strategy = LatestPushedModelStrategy
+        channels.update(candidate=candidate, pushed_model=tfx.dsl.Channel(type=types.PushedModel))
+    elif baseline == "blessed":
+        strategy = tfx.dsl.experimental.LatestBlessedModelStrategy
+    else:
+        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    return tfx.dsl.Resolver(strategy_class=strategy, **channels).with_id("baseline_resolver")
+
+
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
@@ -89,6 +118,7 @@ def create_pipeline(
     enable_cache: bool = True,
     split_dirs: bool | None = None,
     max_checked_images: int = 0,
+    baseline: str = "pushed",
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline.
 
@@ -111,6 +141,7 @@ def create_pipeline(
       enable_cache: reuse outputs of components whose inputs did not change.
       split_dirs: see `input_config`.
       max_checked_images: images decoded per split by the validator (0 = all).
+      baseline: how the gate's baseline is resolved, see `BASELINES`.
 
     Returns:
       The `tfx.dsl.Pipeline`.
@@ -159,11 +190,7 @@ def create_pipeline(
         },
     )
     trainer.add_upstream_node(example_validator)  # no training on data that failed checks
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    model_resolver = baseline_resolver(baseline, trainer.outputs["model"])
     quality_gate = SampleQualityGate(
         model=trainer.outputs["model"],
         examples=example_gen.outputs["examples"],

@@ -237,6 +237,23 @@ def test_a_push_fails_while_another_push_holds_the_directory(tmp_path):
     assert sorted(os.listdir(base)) == [".lock"]
 
 
+def test_the_candidate_is_never_its_own_baseline():
+    from tfx.types import standard_artifacts
+
+    def artifact(cls, artifact_id):
+        a = cls()
+        a.id = artifact_id
+        return a
+
+    candidate = artifact(standard_artifacts.Model, 7)
+    blessing = artifact(standard_artifacts.ModelBlessing, 8)
+    itself = artifact(standard_artifacts.Model, 7)
+    assert sample_quality.usable_baseline(candidate, itself, blessing) == (None, None)
+    other = artifact(standard_artifacts.Model, 3)
+    assert sample_quality.usable_baseline(candidate, other, blessing) == (other, blessing)
+    assert sample_quality.usable_baseline(candidate, None, None) == (None, None)
+
+
 @pytest.fixture(scope="module")
 def mnist_test_images() -> np.ndarray:
     return mnist.load_arrays()["test"][0][..., None]
