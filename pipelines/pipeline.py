@@ -20,7 +20,7 @@ from tfx import v1 as tfx
 
 from pipelines.components.atomic_pusher import AtomicPusher, filesystem_destination
 from pipelines.components.image_validator import ImageExampleValidator
-from pipelines.components.pushed_baseline import LatestPushedModelStrategy
+from pipelines.components.pushed_baseline import baseline_resolver
 from pipelines.components.sample_quality import SampleQualityGate
 from pipelines.gate import GateSettings
 
@@ -75,34 +75,6 @@ def input_config(data_root: str, split_dirs: bool | None = None):
     return tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single", pattern="*")]), output
 
 
-# How the gate's baseline is resolved: "pushed" (the newest model the pipeline pushed, other
-# than the candidate) or "blessed" (TFX's LatestBlessedModelStrategy, for orchestrators that
-# compile only the stock resolvers, such as Kubeflow V2).
-BASELINES = ("pushed", "blessed")
-
-
-def baseline_resolver(baseline: str, candidate: tfx.dsl.Channel) -> tfx.dsl.Resolver:
-    """The Resolver giving the gate its baseline `model` and `model_blessing`.
-
-    Args:
-      baseline: one of `BASELINES`.
-      candidate: the Trainer's model channel (excluded from the "pushed" baseline).
-    """
-    types = tfx.types.standard_artifacts
-    channels = {
-        "model": tfx.dsl.Channel(type=types.Model),
-        "model_blessing": tfx.dsl.Channel(type=types.ModelBlessing),
-    }
-    if baseline == "pushed":
-        strategy = LatestPushedModelStrategy
-        channels.update(candidate=candidate, pushed_model=tfx.dsl.Channel(type=types.PushedModel))
-    elif baseline == "blessed":
-        strategy = tfx.dsl.experimental.LatestBlessedModelStrategy
-    else:
-        raise ValueError(f"baseline must be one of {BASELINES}, got {baseline!r}")
-    return tfx.dsl.Resolver(strategy_class=strategy, **channels).with_id("baseline_resolver")
-
-
 def create_pipeline(
     pipeline_name: str,
     pipeline_root: str,
@@ -141,7 +113,8 @@ def create_pipeline(
       enable_cache: reuse outputs of components whose inputs did not change.
       split_dirs: see `input_config`.
       max_checked_images: images decoded per split by the validator (0 = all).
-      baseline: how the gate's baseline is resolved, see `BASELINES`.
+      baseline: how the gate's baseline is resolved: `pushed` or `blessed` (see
+        `pipelines.components.pushed_baseline.baseline_resolver`).
 
     Returns:
       The `tfx.dsl.Pipeline`.

@@ -16,6 +16,8 @@ Inputs (channels of the Resolver):
     the pipeline.
 
 Outputs: `model` and `model_blessing`, each empty or one artifact.
+
+`baseline_resolver` builds the Resolver node that `create_pipeline` wires into the gate.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 from tfx import types
+from tfx import v1 as tfx
 from tfx.dsl.components.common import resolver
 
 CANDIDATE = "candidate"
@@ -73,3 +76,28 @@ class LatestPushedModelStrategy(resolver.ResolverStrategy):
         input_dict: dict[str, list[types.Artifact]],
     ) -> dict[str, list[types.Artifact]]:
         return {**input_dict, **latest_pushed(store, input_dict)}
+
+
+def baseline_resolver(baseline: str, candidate: tfx.dsl.Channel) -> tfx.dsl.Resolver:
+    """The Resolver node giving the gate its baseline `model` and `model_blessing`.
+
+    Args:
+      baseline: `pushed` (`LatestPushedModelStrategy`) or `blessed` (TFX's
+        `LatestBlessedModelStrategy`, for orchestrators that compile only the stock
+        resolvers, such as Kubeflow V2).
+      candidate: the Trainer's model channel (never the "pushed" baseline).
+    """
+    standard = tfx.types.standard_artifacts
+    channels = {
+        MODEL: tfx.dsl.Channel(type=standard.Model),
+        MODEL_BLESSING: tfx.dsl.Channel(type=standard.ModelBlessing),
+    }
+    if baseline == "pushed":
+        strategy = LatestPushedModelStrategy
+        channels[CANDIDATE] = candidate
+        channels[PUSHED_MODEL] = tfx.dsl.Channel(type=standard.PushedModel)
+    elif baseline == "blessed":
+        strategy = tfx.dsl.experimental.LatestBlessedModelStrategy
+    else:
+        raise ValueError(f"baseline must be 'pushed' or 'blessed', got {baseline!r}")
+    return tfx.dsl.Resolver(strategy_class=strategy, **channels).with_id("baseline_resolver")
