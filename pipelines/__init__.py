@@ -1,7 +1,8 @@
 """The gan_tf TFX pipeline: `pipeline.create_pipeline` and one runner per orchestrator.
 
 * `pipeline.py`: `create_pipeline(...)`, nothing else;
-* `components/`: the image-aware ExampleValidator, the sample-quality gate, the atomic Pusher;
+* `components/`: the image-aware ExampleValidator, the sample-quality gate and the resolver
+  of its baseline (the last pushed model), the atomic Pusher;
 * `trainer_module.py`: the Trainer's thin `run_fn` around `gan_tf.train.train`;
 * `gate.py`, `presets.py`: the gate's rule, report and per-preset settings;
 * `tfds_data.py`: the TFDS route (TFDS dataset -> TFRecords for ImportExampleGen);

@@ -4,8 +4,9 @@ Kept free of TFX so it can be exercised alone; `pipelines.components.sample_qual
 in a TFX component.
 
 The rule: a candidate is blessed only if every configured threshold holds (`kid <= 0.05`,
-...) and, when a previously blessed model exists, no metric with a configured margin is worse
-than that model's score by more than the margin. The first run checks thresholds only.
+...) and, when there is a baseline (the model the pipeline last pushed, never the candidate
+itself), no metric with a configured margin is worse than the baseline's score by more than
+the margin. Without a baseline (nothing pushed yet) only the thresholds apply.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class GateSettings:
       num_samples: generated (and reference) images per feature network.
       thresholds: result key -> bound, e.g. `{"kid": 0.05}` means `kid <= 0.05`
         (`>=` for metrics where higher is better).
-      margins: result key -> largest allowed worsening against the last blessed model.
+      margins: result key -> largest allowed worsening against the baseline model.
       batch_size: images per feature-extractor call.
     """
 

@@ -3,7 +3,10 @@
 The same `create_pipeline` as the local run; only the orchestrator changes. The spec names
 a container image that must hold gan_tf and pipelines (e.g. built from this repository on
 top of `gcr.io/tfx-oss-public/tfx:1.16.0`), and paths should be on shared storage
-(`gs://...`). Submit it with the KFP client or Vertex AI:
+(`gs://...`). Kubeflow V2 compiles only TFX's stock resolvers, so the gate's baseline is the
+latest *blessed* model there (`create_pipeline(baseline="blessed")`), not the latest pushed
+one; the gate still never takes the candidate as its own baseline. Submit the spec with the
+KFP client or Vertex AI:
 
     gan-tf pipeline compile --target kubeflow_v2 --out spec.json \\
         --pipeline-root gs://B/gan_tf --data-root gs://B/data/mnist \\
@@ -66,6 +69,7 @@ def compile_pipeline(
         beam_pipeline_args=beam.beam_args(beam_runner, 0, local_runner.parse_options(beam_options)),
         metadata_connection_config=None,
         split_dirs=True,
+        baseline="blessed",  # the only model resolver the Kubeflow V2 compiler supports
     )
     directory = os.path.dirname(os.path.abspath(out))
     os.makedirs(directory, exist_ok=True)

@@ -6,6 +6,7 @@ Layout under the root directory:
     <root>/pipeline/           component outputs (the pipeline root)
     <root>/pipeline/metadata.sqlite   ML Metadata store (every run, artifact and blessing)
     <root>/serving/<model>/    pushed versions, `<version>/saved_model.pb`
+    <root>/.lock               held by the run using the root (one at a time)
 
 Usage: `gan-tf pipeline run --preset NAME --root DIR` (see `gan_tf.commands.pipeline`), or
 `python -m pipelines.local_runner --root DIR` for the default preset.
@@ -19,6 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from gan_tf import files
 from pipelines import beam, gate, presets, results
 
 MODULE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainer_module.py")
@@ -131,9 +133,18 @@ def build(run: LocalRun, data_root: str):
 def run_pipeline(run: LocalRun) -> results.RunSummary:
     """Prepares the data, runs the pipeline with LocalDagRunner and summarises the run.
 
+    The run holds the lock of `run.root` throughout, so a second run on the same root fails
+    at once instead of interleaving data, ML Metadata and pushes with this one.
+
     Raises:
+      LockedError: another process is running a pipeline on `run.root`.
       GanTfError: for bad settings or data (e.g. ExampleValidator found anomalies).
     """
+    with files.DirLock(run.root, "pipeline root"):
+        return _run_locked(run)
+
+
+def _run_locked(run: LocalRun) -> results.RunSummary:
     from tfx import v1 as tfx
 
     start = time.time()

@@ -4,9 +4,9 @@
                                      (stops the run on anomalies)
                                                   |
     Trainer (run_fn -> gan_tf.train.train) -------+
-        |                      latest_blessed_model_resolver
+        |                 baseline_resolver (last pushed model, not the candidate)
         v                                  |
-    SampleQualityGate (KID/FID vs eval split, vs last blessed) -> AtomicPusher
+    SampleQualityGate (KID/FID vs eval split, vs the baseline) -> AtomicPusher
 
 See docs/pipeline.md for what each component writes.
 """
@@ -20,6 +20,7 @@ from tfx import v1 as tfx
 
 from pipelines.components.atomic_pusher import AtomicPusher, filesystem_destination
 from pipelines.components.image_validator import ImageExampleValidator
+from pipelines.components.pushed_baseline import baseline_resolver
 from pipelines.components.sample_quality import SampleQualityGate
 from pipelines.gate import GateSettings
 
@@ -31,7 +32,7 @@ COMPONENT_IDS = (
     "SchemaGen",
     "ExampleValidator",
     "Trainer",
-    "latest_blessed_model_resolver",
+    "baseline_resolver",
     "SampleQualityGate",
     "Pusher",
 )
@@ -89,6 +90,7 @@ def create_pipeline(
     enable_cache: bool = True,
     split_dirs: bool | None = None,
     max_checked_images: int = 0,
+    baseline: str = "pushed",
 ) -> tfx.dsl.Pipeline:
     """Builds the pipeline.
 
@@ -111,6 +113,8 @@ def create_pipeline(
       enable_cache: reuse outputs of components whose inputs did not change.
       split_dirs: see `input_config`.
       max_checked_images: images decoded per split by the validator (0 = all).
+      baseline: how the gate's baseline is resolved: `pushed` or `blessed` (see
+        `pipelines.components.pushed_baseline.baseline_resolver`).
 
     Returns:
       The `tfx.dsl.Pipeline`.
@@ -159,11 +163,7 @@ def create_pipeline(
         },
     )
     trainer.add_upstream_node(example_validator)  # no training on data that failed checks
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    model_resolver = baseline_resolver(baseline, trainer.outputs["model"])
     quality_gate = SampleQualityGate(
         model=trainer.outputs["model"],
         examples=example_gen.outputs["examples"],

@@ -10,13 +10,15 @@ from __future__ import annotations
 from pipelines.gate import GateSettings
 
 # A quick gate on the domain classifier only, for tests and smoke runs. The smoke model
-# (20 steps) is barely trained: its domain KID measured 14.4 (N=200), so the bound only
-# rejects broken output (NaN, blank images) and the smoke run exercises blessing and pushing.
+# (20 steps) is barely trained: its domain KID measured 14.5 (N=200, 15.2 on the
+# `--tfds-limit 1000` data). The bound rejects a NaN generator (exported as all-black
+# images, 27.5) and a saturated one (all white, 518); a uniform-gray (15.8) or noise (18.0)
+# output scores like the smoke model itself, so no domain-KID bound can tell them apart.
 SMOKE = GateSettings(
     features=("domain",),
     metrics={"domain": ("kid",)},
     num_samples={"domain": 200},
-    thresholds={"kid_domain": 50.0},
+    thresholds={"kid_domain": 20.0},
     margins={"kid_domain": 5.0},
 )
 

@@ -59,23 +59,31 @@ def _store(metadata_path: str):
     return metadata_store.MetadataStore(config)
 
 
-def latest_artifact(store, type_name: str, pipeline_name: str, since_ms: int = 0):
-    """The newest LIVE artifact of a type in the pipeline's context created after `since_ms`."""
-    from ml_metadata import errors
+def run_outputs(store, pipeline_name: str) -> dict[str, Any]:
+    """The output artifacts of the pipeline's latest run, newest per type name.
 
-    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    try:
-        type_id = store.get_artifact_type(type_name).id
-    except errors.NotFoundError:
-        return None
-    if context is None:
-        return None
-    artifacts = [
-        a
-        for a in store.get_artifacts_by_context(context.id)
-        if a.type_id == type_id and a.create_time_since_epoch >= since_ms and a.state == a.LIVE
-    ]
-    return max(artifacts, key=lambda a: a.id) if artifacts else None
+    A cached component's execution in the run outputs the artifacts it reuses, so a cached
+    gate reports the verdict that applies to this run, not the newest artifact of the type
+    (which may come from a run of another configuration).
+    """
+    from ml_metadata.proto import metadata_store_pb2
+
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    runs = store.get_children_contexts_by_context(pipeline.id) if pipeline is not None else []
+    if not runs:
+        return {}
+    run = max(runs, key=lambda c: c.id)
+    executions = [e.id for e in store.get_executions_by_context(run.id)]
+    ids = {
+        e.artifact_id
+        for e in store.get_events_by_execution_ids(executions)
+        if e.type == metadata_store_pb2.Event.OUTPUT
+    }
+    type_names = {t.id: t.name for t in store.get_artifact_types()}
+    newest: dict[str, Any] = {}
+    for artifact in sorted(store.get_artifacts_by_id(list(ids)), key=lambda a: a.id):
+        newest[type_names[artifact.type_id]] = artifact
+    return newest
 
 
 def summarize(
@@ -88,16 +96,13 @@ def summarize(
 ) -> RunSummary:
     """Reads the run's blessing, gate report, pushed model and model run from ML Metadata.
 
-    The newest artifacts of the pipeline are the run's (a cached component reuses its
-    earlier outputs); a version counts as pushed only if the Pusher ran after `since`.
+    The artifacts are the outputs of the pipeline's latest run (see `run_outputs`); a version
+    counts as pushed only if the Pusher ran after `since` (a cached Pusher pushed nothing).
     """
-    store = _store(metadata_path)
-    latest = {
-        name: latest_artifact(store, name, pipeline_name, 0)
-        for name in ("gan_tf.SampleQualityReport", "ModelBlessing", "PushedModel", "ModelRun")
-    }
-    report_artifact, blessing = latest["gan_tf.SampleQualityReport"], latest["ModelBlessing"]
-    pushed, model_run = latest["PushedModel"], latest["ModelRun"]
+    outputs = run_outputs(_store(metadata_path), pipeline_name)
+    report_artifact = outputs.get("gan_tf.SampleQualityReport")
+    blessing, pushed = outputs.get("ModelBlessing"), outputs.get("PushedModel")
+    model_run = outputs.get("ModelRun")
     report = gate.read_report(report_artifact.uri) if report_artifact is not None else None
     blessed = None
     if blessing is not None:

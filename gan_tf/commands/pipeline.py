@@ -30,7 +30,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="METRIC=VALUE",
-        help="largest allowed worsening against the last blessed model, e.g. --margin kid=0.01",
+        help="largest allowed worsening against the last pushed model, e.g. --margin kid=0.01",
     )
     p.add_argument("--model-name", default="gan", help="model name for serving (default gan)")
     p.add_argument(

@@ -1,12 +1,14 @@
-"""`AtomicPusher`: TFX's Pusher whose filesystem versions appear atomically.
+"""`AtomicPusher`: TFX's Pusher whose filesystem versions appear atomically and durably.
 
 The stock Pusher copies the SavedModel file by file into `<base>/<unix time>/`, so a model
 server polling `<base>` can see a half-written version, and two pushes in the same second
 collide. This executor copies into a hidden sibling (`.<version>.incoming-<pid>`, which TF
-Serving ignores because the name is not a number), then renames it to `<base>/<version>` in
-one step. Versions are Unix seconds, bumped past the newest existing version, so they only
-grow. A model identical to the newest version (same SavedModel `fingerprint.pb`, e.g. a
-rerun whose Trainer was cached) is not pushed again: the existing version is recorded.
+Serving ignores because the name is not a number), flushes it to disk, then renames it to
+`<base>/<version>` in one step. A push holds an exclusive lock on `<base>` (`.lock`), so two
+pushes never pick the same version, and it first deletes the hidden directories that killed
+pushes left behind. Versions are Unix seconds, bumped past the newest existing version, so
+they only grow. A model identical to the newest version (same SavedModel `fingerprint.pb`,
+e.g. a rerun whose Trainer was cached) is not pushed again: the existing version is recorded.
 Everything else (blessing check, `pushed*` properties, the archived copy) is the stock
 behaviour. On object stores without atomic rename (`gs://`, `s3://`) it falls back to the
 stock order: `saved_model.pb` copied last.
@@ -15,6 +17,7 @@ stock order: `saved_model.pb` copied last.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from typing import Any
@@ -28,6 +31,11 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils
 from tfx.types import standard_component_specs as specs
 from tfx.utils import io_utils, proto_utils
+
+from gan_tf import files
+
+# What an unfinished push leaves in `<base>`: `.<version>.incoming-<pid>`.
+_INCOMING = re.compile(r"\.\d+\.incoming-\d+")
 
 
 def existing_versions(base: str) -> list[int]:
@@ -52,30 +60,45 @@ def _fingerprint(saved_model_dir: str) -> bytes | None:
         return f.read()
 
 
+def remove_unfinished(base: str) -> list[str]:
+    """Deletes the hidden copies that interrupted pushes left in `base`; returns their names.
+
+    Only safe while holding the lock of `base` (no push is under way then).
+    """
+    names = sorted(d for d in os.listdir(base) if _INCOMING.fullmatch(d))
+    for name in names:
+        logging.warning("Removing %s, left by an interrupted push", os.path.join(base, name))
+        shutil.rmtree(os.path.join(base, name))
+    return names
+
+
 def push_atomically(model_path: str, base: str, now: float | None = None) -> tuple[str, str]:
-    """Copies a SavedModel directory to `<base>/<version>` atomically.
+    """Copies a SavedModel directory to `<base>/<version>` atomically and durably.
 
     Returns:
       `(serving_path, version)`; the newest existing version if it holds the same model.
+
+    Raises:
+      LockedError: if another push into `base` is under way.
     """
-    os.makedirs(base, exist_ok=True)
-    versions = existing_versions(base)
-    if versions:
-        newest = os.path.join(base, str(versions[-1]))
-        fingerprint = _fingerprint(model_path)
-        if fingerprint is not None and fingerprint == _fingerprint(newest):
-            logging.info("%s already holds this model; nothing new pushed", newest)
-            return newest, str(versions[-1])
-    version = str(next_version(base, now))
-    incoming = os.path.join(base, f".{version}.incoming-{os.getpid()}")
-    shutil.rmtree(incoming, ignore_errors=True)
-    try:
-        io_utils.copy_dir(model_path, incoming)
+    with files.DirLock(base, "model's serving directory"):
+        remove_unfinished(base)
+        versions = existing_versions(base)
+        if versions:
+            newest = os.path.join(base, str(versions[-1]))
+            fingerprint = _fingerprint(model_path)
+            if fingerprint is not None and fingerprint == _fingerprint(newest):
+                logging.info("%s already holds this model; nothing new pushed", newest)
+                return newest, str(versions[-1])
+        version = str(next_version(base, now))
+        incoming = os.path.join(base, f".{version}.incoming-{os.getpid()}")
         target = os.path.join(base, version)
-        os.rename(incoming, target)  # atomic on a POSIX filesystem
-    except BaseException:
-        shutil.rmtree(incoming, ignore_errors=True)
-        raise
+        try:
+            shutil.copytree(model_path, incoming)
+            files.replace_dir(incoming, target)  # fsynced, then renamed in one step
+        except BaseException:
+            shutil.rmtree(incoming, ignore_errors=True)
+            raise
     return target, version
 
 

@@ -90,6 +90,23 @@ def _baseline_scores(
     return rescore(export_source(serving_dir(baseline_model)))["scores"]
 
 
+def usable_baseline(
+    model: types.Artifact,
+    baseline_model: types.Artifact | None,
+    baseline_blessing: types.Artifact | None,
+) -> tuple[types.Artifact | None, types.Artifact | None]:
+    """The resolved baseline, or `(None, None)` if it is the candidate itself.
+
+    A resolver that returns the latest blessed model (Kubeflow V2's) returns the candidate
+    when a run blessed it and died before pushing; comparing a model with itself passes
+    every margin, so such a baseline is dropped and only thresholds apply.
+    """
+    if baseline_model is not None and baseline_model.id == model.id:
+        log.warning("The resolved baseline is the candidate itself; checking thresholds only")
+        return None, None
+    return baseline_model, baseline_blessing
+
+
 def _same_protocol(a: dict[str, Any], b: dict[str, Any]) -> bool:
     def strip(p):
         return {f: {k: v for k, v in d.items() if k != "seconds"} for f, d in p.items()}
@@ -117,7 +134,8 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
       blessing: the standard ModelBlessing written for Pusher.
       report: the JSON/markdown report of scores, checks and protocol.
       settings_json: `pipelines.gate.GateSettings` as JSON.
-      baseline_model: the last blessed model, if any (from LatestBlessedModelStrategy).
+      baseline_model: the model to compare with, if any: the last one pushed (see
+        `pipelines.components.pushed_baseline`), never the candidate itself.
       baseline_blessing: its blessing (its report is reused when the protocol matches).
       split: reference split name.
       image_key: feature holding the encoded images.
@@ -125,6 +143,7 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     from pipelines import gate
 
     settings = gate.GateSettings.from_json(settings_json)
+    baseline_model, baseline_blessing = usable_baseline(model, baseline_model, baseline_blessing)
     reference = reference_batches(examples, split, image_key)
     cache_key = f"tfx:{examples.uri}:{split}"
 
