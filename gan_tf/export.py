@@ -315,7 +315,7 @@ def export_generator(
       `export_dir`.
 
     Raises:
-      ExportError: for bad arguments, an unbuilt generator or a failed write.
+      ExportError: for bad arguments, an unbuilt or non-finite generator, or a failed write.
     """
     if not 0 <= warmup_requests <= MAX_WARMUP_REQUESTS:
         raise ExportError(f"warmup_requests must be in [0, 1000], got {warmup_requests}")
@@ -323,6 +323,12 @@ def export_generator(
         raise ExportError(f"expected a gan_tf Generator, got {type(generator).__name__}")
     if not generator.built or not generator.variables:
         raise ExportError("the generator is not built; call it once on generator.dummy_inputs()")
+    bad = [v.path for v in generator.variables if not np.all(np.isfinite(np.asarray(v)))]
+    if bad:
+        raise ExportError(
+            f"the generator has NaN/Inf weights ({', '.join(bad[:3])}); it would serve black "
+            "images. Export a checkpoint of a healthy step instead"
+        )
     meta = build_metadata(generator, metadata)
     export_dir = os.path.abspath(export_dir)
     parent = os.path.dirname(export_dir)

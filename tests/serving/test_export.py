@@ -349,6 +349,17 @@ def test_bad_arguments(tmp_path, generator):
         export.read_metadata(str(tmp_path))
 
 
+def test_non_finite_generator_is_not_exported(tmp_path, generator):
+    from gan_tf.networks.dcgan import DCGANGenerator
+
+    broken = DCGANGenerator.from_config(generator.get_config())
+    broken(broken.dummy_inputs())
+    broken.variables[0].assign(np.full(broken.variables[0].shape, np.nan, np.float32))
+    with pytest.raises(export.ExportError, match="NaN/Inf weights"):
+        export.export_generator(broken, str(tmp_path / "1"), {"step": 1})
+    assert os.listdir(tmp_path) == []
+
+
 def test_mixed_precision_generator_exports_as_float32(tmp_path, generator):
     import keras
 
