@@ -122,6 +122,8 @@ class TrainConfig:
       d_lr: discriminator learning rate.
       beta_1: Adam beta_1.
       beta_2: Adam beta_2.
+      lr_decay_start: fraction of `steps` after which both learning rates fall linearly to 0
+        at the last step (1 = constant rates).
       ema_decay: decay of the EMA generator (0 = copy the generator).
       diffaugment: comma-separated DiffAugment policy (`color,translation,cutout`) or empty.
       seed: seed of every random draw (latents, shuffling, augmentation).
@@ -145,6 +147,7 @@ class TrainConfig:
     d_lr: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    lr_decay_start: float = 1.0
     ema_decay: float = 0.999
     diffaugment: str = ""
     seed: int = 0

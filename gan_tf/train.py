@@ -58,7 +58,33 @@ class TrainResult(NamedTuple):
     export_dir: str | None = None
 
 
-def make_optimizer(name: str, learning_rate: float, beta_1: float, beta_2: float):
+@keras.saving.register_keras_serializable(package="gan_tf")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`rate` until update `start`, then linearly down to 0 at update `end`."""
+
+    def __init__(self, rate: float, start: int, end: int):
+        self.rate, self.start, self.end = float(rate), int(start), int(end)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        left = (self.end - step) / max(self.end - self.start, 1)
+        return self.rate * keras.ops.clip(left, 0.0, 1.0)
+
+    def get_config(self) -> dict:
+        return {"rate": self.rate, "start": self.start, "end": self.end}
+
+
+def learning_rate(rate: float, train_config, updates_per_step: int = 1):
+    """The learning rate of an optimizer updated `updates_per_step` times per train step:
+    constant, or with `train.lr_decay_start < 1` a linear decay to 0 over the last steps."""
+    t = train_config
+    if t.lr_decay_start >= 1.0:
+        return rate
+    start = int(t.lr_decay_start * t.steps) * updates_per_step
+    return LinearDecay(rate, start, t.steps * updates_per_step)
+
+
+def make_optimizer(name: str, learning_rate, beta_1: float, beta_2: float):
     """Creates a Keras optimizer by name (`adam` or `sgd`)."""
     if name == "adam":
         return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
@@ -94,7 +120,8 @@ def build_gan(config: Config) -> GAN:
             reuse_fakes=t.reuse_fakes,
         )
         gan.build_networks()
-    optimizers = [make_optimizer(t.optimizer, lr, t.beta_1, t.beta_2) for lr in (t.g_lr, t.d_lr)]
+    rates = [learning_rate(t.g_lr, t), learning_rate(t.d_lr, t, 1 if t.reuse_fakes else t.d_steps)]
+    optimizers = [make_optimizer(t.optimizer, lr, t.beta_1, t.beta_2) for lr in rates]
     if policy == "mixed_float16":
         optimizers = [keras.optimizers.LossScaleOptimizer(opt) for opt in optimizers]
     gan.compile(g_optimizer=optimizers[0], d_optimizer=optimizers[1], jit_compile=t.jit_compile)
@@ -129,6 +156,8 @@ def validate(config: Config) -> None:
             f"train.reuse_fakes needs train.d_steps=1 (got {t.d_steps}): each critic pass "
             "draws its own fakes"
         )
+    if not 0.0 <= t.lr_decay_start <= 1.0:
+        raise ConfigError(f"train.lr_decay_start must be in [0, 1], got {t.lr_decay_start}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if (config.loss.gp_weight or config.loss.r1_gamma) and config.model.d_norm == "batch":

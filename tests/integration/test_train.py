@@ -31,23 +31,23 @@ def variables(gan, name):
 def test_smoke_run_writes_everything(smoke_config, tmp_path):
     workdir = str(tmp_path / "run")
     result = train.train(smoke_config, workdir, verbose=0)
-    assert result.step == smoke_config.train.steps == 20
+    assert result.step == smoke_config.train.steps == 80
 
     config = json.loads(open(os.path.join(workdir, "config.json")).read())
-    assert config["train"]["steps"] == 20 and config["model"]["arch"] == "dcgan"
+    assert config["train"]["steps"] == 80 and config["model"]["arch"] == "dcgan"
 
     ckpts = sorted(glob.glob(os.path.join(workdir, "checkpoints", "ckpt-*.index")))
-    assert [os.path.basename(p) for p in ckpts] == ["ckpt-10.index", "ckpt-20.index"]
+    assert [os.path.basename(p) for p in ckpts] == ["ckpt-40.index", "ckpt-80.index"]
 
     tags = read_events(os.path.join(workdir, "tensorboard"))
     for name in ("losses/d_loss", "losses/g_loss", "losses/d_real", "losses/d_fake"):
         steps = [step for step, plugin, _ in tags[name]]
-        assert steps == [5, 10, 15, 20], name
+        assert steps == [10, 20, 30, 40, 50, 60, 70, 80], name
         assert all(plugin == "scalars" for _, plugin, _ in tags[name])
         values = [float(tf.make_ndarray(v.tensor)) for _, _, v in tags[name]]
         assert np.isfinite(values).all()
     images = tags["samples/ema"]
-    assert [step for step, _, _ in images][:2] == [10, 20]
+    assert [step for step, _, _ in images][:2] == [40, 80]
     assert images[0][1] == "images"
     png = tf.make_ndarray(images[0][2].tensor)[2]  # [width, height, encoded image]
     grid = tf.io.decode_png(png).numpy()

@@ -1,14 +1,15 @@
 """End to end with LocalDagRunner, a real sqlite ML Metadata store and 1,500 real MNIST images.
 
 One pipeline root goes through five runs (the module fixture `history`), all on the `smoke`
-gate (`kid_domain <= 20`, margin +5 against the baseline):
+gate (`kid_domain <= 15`, `classes_covered_domain >= 5`, margin +3 on kid_domain against the
+baseline):
 
-1. smoke, 20 steps: blessed on thresholds (no model pushed before), pushed.
+1. smoke, 80 steps: blessed on thresholds (no model pushed before), pushed.
 2. the same with an impossible threshold: the Trainer is cached, so the candidate is the
    pushed model; it is never its own baseline, and the threshold refuses it.
 3. `gan-tf pipeline run --set train.steps=1000` through the CLI: a better generator, blessed
    against model 1 (a real baseline) and pushed as a second version.
-4. the 20-step settings again: the cached 20-step model, compared with model 3, is refused by
+4. the 80-step settings again: the cached 80-step model, compared with model 3, is refused by
    the margin alone (its threshold passes).
 5. the 1000-step settings again: every component cached; its baseline is model 1 (the latest
    push other than itself) and the summary reports this run's verdict, not run 4's.

@@ -216,3 +216,18 @@ def test_reused_fakes_give_both_networks_the_gradients_at_the_current_weights():
         for v, a, g in zip(vars_, after, tape.gradient(loss, vars_)):
             np.testing.assert_allclose(a, v.numpy() - lr * g.numpy(), rtol=1e-4, atol=1e-6)
     assert int(gan.g_optimizer.iterations.numpy()) == int(gan.d_optimizer.iterations.numpy()) == 1
+
+
+def test_linear_learning_rate_decay():
+    sched = train.LinearDecay(2e-4, start=50, end=100)
+    got = [float(sched(s)) for s in (0, 50, 75, 100, 120)]
+    np.testing.assert_allclose(got, [2e-4, 2e-4, 1e-4, 0.0, 0.0], rtol=1e-6, atol=1e-12)
+    gan, cfg = make_gan("train.lr_decay_start=0.5", "train.steps=100", "train.d_steps=2")
+    # The critic updates twice per step: its schedule runs over twice the updates.
+    d_sched = gan.d_optimizer._learning_rate
+    assert (d_sched.start, d_sched.end) == (100, 200)
+    assert (gan.g_optimizer._learning_rate.start, gan.g_optimizer._learning_rate.end) == (50, 100)
+    gan.g_optimizer.iterations.assign(75)
+    np.testing.assert_allclose(float(gan.g_optimizer.learning_rate), 1e-4, rtol=1e-6)
+    constant, _ = make_gan()
+    np.testing.assert_allclose(float(constant.g_optimizer.learning_rate), 2e-4, rtol=1e-6)
