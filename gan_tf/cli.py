@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (2 for bad input, 130 when interrupted)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN's CPU kernels train the DCGAN presets ~1.5x faster and extract Inception features
+    # ~35% faster per CPU-second on these machines, where TensorFlow leaves them off (it turns
+    # them on by itself only on some Intel CPUs). Results move by float rounding (~1e-6
+    # relative). TensorFlow reads the variable once, at import: an explicit setting wins.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

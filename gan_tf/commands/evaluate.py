@@ -43,8 +43,6 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
-    import sys
 
     from gan_tf.errors import GanTfError
 
@@ -59,11 +57,6 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size <= 0:
         raise GanTfError(f"--batch-size must be positive, got {args.batch_size}")
 
-    # oneDNN convolutions extract Inception features ~35% faster per CPU-second on these
-    # AVX2 machines (where TF leaves them off); features move by ~1e-6 relative. Only this
-    # command's process is affected (TensorFlow reads it at import), an explicit setting wins.
-    if "tensorflow" not in sys.modules:
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     from gan_tf import files
     from gan_tf.metrics import api
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan_tf import cli
 from gan_tf.data import tfrecord
 
 
@@ -95,3 +96,14 @@ def test_bad_input_exits_non_zero_naming_the_problem(case, message, tmp_path):
     assert message in out.stderr
     assert "Traceback" not in out.stderr
     assert not list((workdir / "checkpoints").glob("ckpt-*")) if workdir.exists() else True
+
+
+def test_cli_turns_on_onednn_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
