@@ -2,7 +2,8 @@
 
     python bench/quality_ablation.py --name base --preset dcgan_mnist
     python bench/quality_ablation.py --name sn_d --preset dcgan_mnist \\
-        --set model.d_norm=none --set model.spectral_norm=true --inception-num 2500
+        --set model.discriminator.norm=none --set model.discriminator.spectral_norm=true \\
+        --inception-num 2500
     python bench/quality_ablation.py --table          # the markdown table of every result
 
 Each variant trains into `<root>/<name>` with `gan_tf.train.train` (rerunning resumes), then
@@ -32,9 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def score(workdir: str, reference: str, features: str, num: int, metrics: str, recompute: bool):
-    import numpy as np
-
-    from gan_tf import sampling
     from gan_tf import workdir as workdir_lib
     from gan_tf.metrics import api
     from gan_tf.metrics import sources as sources_lib
@@ -42,12 +40,7 @@ def score(workdir: str, reference: str, features: str, num: int, metrics: str, r
     generator, config, step = workdir_lib.load_generator(workdir, recompute_statistics=recompute)
     num_classes = config.data.num_classes
 
-    def generate(seeds: np.ndarray) -> np.ndarray:
-        z = sampling.latents_for_seeds(seeds, generator.latent_dim)
-        labels = sampling.labels_for_seeds(seeds, num_classes)
-        x = generator(z if labels is None else (z, labels), training=False)
-        return sources_lib.finite_to_uint8(x, workdir)
-
+    generate = sources_lib.seeded(generator, workdir)
     ref = sources_lib.open_source(reference)
     result = api.score_generator(
         generate,

@@ -12,6 +12,7 @@ import tensorflow as tf
 from gan_tf import images
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.models.gan import GAN
+from gan_tf.networks.base import condition
 
 
 def _step(model: GAN) -> int:
@@ -129,9 +130,7 @@ def grid_inputs(latent_dim: int, num_classes: int, count: int, seed: int):
     if num_classes > 0:
         count = -(-count // num_classes) * num_classes
     z = tf.random.stateless_normal([count, latent_dim], seed=[seed, 2**31 - 1])
-    if num_classes > 0:
-        return (z, tf.constant(np.arange(count) % num_classes, tf.int32))
-    return z
+    return z, condition(np.arange(count) % max(num_classes, 1), num_classes, count)
 
 
 def sample_grid(generator, inputs) -> np.ndarray:

@@ -59,35 +59,69 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """Network architecture.
+    """Model family, architecture, and each network's own settings.
 
     Attributes:
-      arch: `mlp`, `dcgan` or `resnet`.
+      family: the model family (`gan_tf.families`), e.g. `gan`.
+      arch: the family's architecture, e.g. `dcgan`, `resnet` or `mlp` for `gan`.
       latent_dim: size of the latent vector z.
-      g_width: generator width (hidden units for `mlp`, base channels otherwise).
-      d_width: discriminator width.
-      d_norm: discriminator normalisation: `none`, `batch` or `layer`. Use `none` or
-        `layer` with gradient penalties.
-      spectral_norm: wrap discriminator layers in spectral normalisation.
-      embed_dim: class-embedding size of a conditional generator (0 = latent_dim).
-      kernel_size: kernel of the stride-2 (transposed) convolutions of `dcgan`.
-      mbstd_group: minibatch standard deviation group size in the discriminator (0 = off;
-        `dcgan` and `resnet`); each replica's batch must be a multiple of it.
-      g_norm: `dcgan` generator normalisation: `batch`, `pixel` or `none`.
-      upsample: `dcgan` generator upsampling: `transpose` or `nearest` (then a convolution).
+      generator: keyword arguments of the architecture's generator class (e.g. `width`,
+        `kernel_size`, `norm`, `upsample` for `dcgan`); `--set model.generator.width=64`.
+        Unknown names are an error that lists the known ones; omitted ones take the class's
+        defaults.
+      discriminator: keyword arguments of the architecture's discriminator class (e.g.
+        `width`, `norm`, `spectral_norm`, `mbstd_group`).
     """
 
+    family: str = "gan"
     arch: str = "dcgan"
     latent_dim: int = 100
-    g_width: int = 64
-    d_width: int = 64
-    d_norm: str = "batch"
-    spectral_norm: bool = False
-    embed_dim: int = 0
-    kernel_size: int = 4
-    mbstd_group: int = 0
-    g_norm: str = "batch"
-    upsample: str = "transpose"
+    generator: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    discriminator: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# The flat model section written before architectures had their own settings (config.json
+# of earlier runs): old key -> (network, new key), read by `Config.from_dict`.
+LEGACY_MODEL_KEYS = {
+    "g_width": ("generator", "width"),
+    "embed_dim": ("generator", "embed_dim"),
+    "g_norm": ("generator", "norm"),
+    "upsample": ("generator", "upsample"),
+    "d_width": ("discriminator", "width"),
+    "d_norm": ("discriminator", "norm"),
+    "spectral_norm": ("discriminator", "spectral_norm"),
+    "mbstd_group": ("discriminator", "mbstd_group"),
+}
+
+
+def migrate_model_section(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Turns a flat model section of an earlier version into the current one.
+
+    `kernel_size` was read by both DCGAN networks; the others map one to one. Sections
+    without flat keys are returned as they are.
+    """
+    values = dict(values)
+    legacy = [k for k in values if k in LEGACY_MODEL_KEYS or k == "kernel_size"]
+    if not legacy:
+        return values
+    nets = {"generator": dict(values.get("generator", {})), "discriminator": {}}
+    nets["discriminator"].update(values.get("discriminator", {}))
+    for key in legacy:
+        value = values.pop(key)
+        if key == "kernel_size":
+            if values.get("arch", "dcgan") == "dcgan":
+                nets["generator"]["kernel_size"] = value
+                nets["discriminator"]["kernel_size"] = value
+            continue
+        net, name = LEGACY_MODEL_KEYS[key]
+        if not (key == "embed_dim" and value == 0):
+            nets[net][name] = value
+    if values.get("arch", "dcgan") != "dcgan":  # only DCGAN read these two
+        nets["generator"].pop("norm", None)
+        nets["generator"].pop("upsample", None)
+    if values.get("arch", "dcgan") == "mlp":
+        nets["discriminator"].pop("mbstd_group", None)
+    return {**values, **nets}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,8 +269,13 @@ class Config:
     def override(self, assignments: Sequence[str]) -> Config:
         """Applies `section.field=value` strings.
 
+        `model.arch` is applied first. When it changes the architecture, the network settings
+        the new architecture does not have are dropped (they were the preset's, for its
+        architecture); settings given in the same call are kept, and checked.
+
         Args:
-          assignments: strings such as `train.steps=100` or `data.resize=true`.
+          assignments: strings such as `train.steps=100`, `data.resize=true` or
+            `model.generator.width=64`.
 
         Returns:
           A new config.
@@ -245,17 +284,18 @@ class Config:
           ConfigError: on a malformed assignment, unknown key or unparsable value.
         """
         values = self.to_dict()
-        for assignment in assignments:
+        arch_first = sorted(assignments, key=lambda a: not a.strip().startswith("model.arch="))
+        for assignment in arch_first:
             key, sep, raw = assignment.partition("=")
             if not sep or not key.strip():
                 raise ConfigError(f"override {assignment!r} is not of the form section.field=value")
             parts = key.strip().split(".")
-            if len(parts) != 2:
+            if len(parts) not in (2, 3):
                 raise ConfigError(
-                    f"override key {key!r} must be section.field, e.g. train.steps; "
-                    f"sections: {', '.join(_field_names(Config))}"
+                    f"override key {key!r} must be section.field, e.g. train.steps (or "
+                    f"model.generator.width); sections: {', '.join(_field_names(Config))}"
                 )
-            section, name = parts
+            section, name = parts[:2]
             if section not in values:
                 raise ConfigError(
                     f"unknown config section {section!r}; expected one of "
@@ -268,7 +308,18 @@ class Config:
                     f"unknown config key {key!r}; {section} has: "
                     f"{', '.join(_field_names(section_cls))}"
                 )
-            values[section][name] = _parse_value(raw.strip(), types[name], key)
+            if len(parts) == 3:
+                if not _is_mapping_type(types[name]):
+                    raise ConfigError(f"override key {key!r}: {section}.{name} has no fields")
+                kind = _kwarg_type(values, section, name, parts[2], key)
+                values[section][name] = dict(values[section][name])
+                values[section][name][parts[2]] = _parse_value(raw.strip(), kind, key)
+            else:
+                values[section][name] = _parse_value(raw.strip(), types[name], key)
+                if (section, name) == ("model", "arch") and values[section][
+                    name
+                ] != self.model.arch:
+                    _drop_foreign_settings(values["model"])
         return Config.from_dict(values)
 
 
@@ -279,6 +330,30 @@ def _field_names(cls: type) -> list[str]:
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _is_mapping_type(kind: Any) -> bool:
+    return typing.get_origin(kind) in (Mapping, dict) or kind in (Mapping, dict)
+
+
+def _drop_foreign_settings(model: dict[str, Any]) -> None:
+    """Removes network settings that `model["arch"]` does not have."""
+    from gan_tf import networks  # networks import this module
+
+    for role in networks.ROLES:
+        known = networks.kwarg_defaults(model["arch"], role)
+        model[role] = {k: v for k, v in model[role].items() if k in known}
+
+
+def _kwarg_type(values: Mapping[str, Any], section: str, field: str, name: str, key: str):
+    """Type of keyword argument `name` of a network (`model.generator.<name>`)."""
+    if section != "model":
+        raise ConfigError(f"override key {key!r}: {section}.{field} takes no keyword arguments")
+    from gan_tf import networks  # networks import this module
+
+    return networks.kwarg_types(values["model"]["arch"], field, key).get(name) or (
+        networks.unknown_kwarg(values["model"]["arch"], field, name)
+    )
 
 
 def _parse_value(raw: str, kind: Any, key: str) -> Any:
@@ -313,6 +388,8 @@ def _from_dict(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
     if not isinstance(values, Mapping):
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {values!r}")
     types = _field_types(cls)
+    if cls is ModelConfig:
+        values = migrate_model_section(values)
     unknown = sorted(set(values) - set(types))
     if unknown:
         where = f"in section {prefix!r}" if prefix else "at top level"
@@ -326,6 +403,15 @@ def _from_dict(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
         key = f"{prefix}.{name}" if prefix else name
         if dataclasses.is_dataclass(kind):
             kwargs[name] = _from_dict(kind, value, key)
+        elif _is_mapping_type(kind):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key}: expected a mapping of keyword arguments, got {value!r}")
+            kwargs[name] = dict(value)
         else:
             kwargs[name] = _check_type(value, kind, key)
-    return cls(**kwargs)
+    config = cls(**kwargs)
+    if cls is ModelConfig:
+        from gan_tf import networks  # networks import this module
+
+        networks.check_kwargs(config)
+    return config

@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from gan_tf import files
 from gan_tf.errors import GanTfError
-from gan_tf.networks.base import Generator, float32_copy
+from gan_tf.networks.base import Generator, condition, float32_copy
 from gan_tf.sampling import latents_for_seeds
 
 log = logging.getLogger(__name__)
@@ -90,18 +90,18 @@ class ServingModule(tf.Module):
         """Runs the generator one example at a time; returns uint8 NHWC images."""
         z = tf.cast(z, tf.float32)
         count = tf.shape(z)[0]
+        if labels is not None:
+            labels = self._check_labels(labels, count)
+        c = condition(labels, self.num_classes, count)
         spec = tf.TensorSpec(self.image_shape, tf.float32)
 
         def one(elems):
-            zi = elems[0][None]
-            inputs = zi if labels is None else (zi, elems[1][None])
-            return tf.cast(self.generator(inputs, training=False), tf.float32)[0]
+            zi, ci = elems
+            return tf.cast(self.generator((zi[None], ci[None]), training=False), tf.float32)[0]
 
-        if labels is None:
-            elems = (z,)
-        else:
-            elems = (z, self._check_labels(labels, count))
-        x = tf.map_fn(one, elems, fn_output_signature=spec, parallel_iterations=PARALLEL_ITERATIONS)
+        x = tf.map_fn(
+            one, (z, c), fn_output_signature=spec, parallel_iterations=PARALLEL_ITERATIONS
+        )
         return image_to_uint8(x)
 
     def latents(self, seeds: tf.Tensor, truncation: tf.Tensor) -> tf.Tensor:

@@ -20,7 +20,12 @@ def smoke() -> Config:
     already draws most digit classes (80 steps at a high learning rate)."""
     return Config(
         data=DataConfig(limit=512, shuffle_buffer=512),
-        model=ModelConfig(arch="dcgan", latent_dim=16, g_width=16, d_width=16, kernel_size=3),
+        model=ModelConfig(
+            arch="dcgan",
+            latent_dim=16,
+            generator={"width": 16, "kernel_size": 3},
+            discriminator={"width": 16, "kernel_size": 3},
+        ),
         train=TrainConfig(
             batch_size=32,
             steps=80,
@@ -40,7 +45,12 @@ def smoke() -> Config:
 def dcgan_mnist() -> Config:
     """The default quality run: DCGAN, non-saturating loss, EMA generator, full MNIST."""
     return Config(
-        model=ModelConfig(arch="dcgan", latent_dim=64, g_width=32, d_width=64, kernel_size=3),
+        model=ModelConfig(
+            arch="dcgan",
+            latent_dim=64,
+            generator={"width": 32, "kernel_size": 3},
+            discriminator={"width": 64, "kernel_size": 3},
+        ),
         train=TrainConfig(
             batch_size=64,
             steps=3000,
@@ -70,7 +80,10 @@ def wgan_gp_mnist() -> Config:
     base = dcgan_mnist()
     return base.replace(
         model=ModelConfig(
-            arch="dcgan", latent_dim=64, g_width=32, d_width=64, d_norm="layer", kernel_size=3
+            arch="dcgan",
+            latent_dim=64,
+            generator={"width": 32, "kernel_size": 3},
+            discriminator={"width": 64, "kernel_size": 3, "norm": "layer"},
         ),
         loss=LossConfig(name="wasserstein", gp_weight=10.0),
         train=TrainConfig(

@@ -40,3 +40,10 @@ def default_labels(count: int, num_classes: int, label: int | None = None) -> np
     if label is not None:
         return np.full([count], label, np.int32)
     return (np.arange(count) % num_classes).astype(np.int32)
+
+
+def generator_inputs(generator, seeds) -> tuple:
+    """`(z, c)` of seeds for a generator: `latents_for_seeds`, and class `seed % K`."""
+    z = latents_for_seeds(seeds, generator.latent_dim)
+    labels = labels_for_seeds(np.asarray(seeds), generator.num_classes)
+    return generator.inputs_for(z, labels)

@@ -142,8 +142,6 @@ def validate(config: Config) -> None:
         "train.d_steps": t.d_steps,
         "train.num_grid": t.num_grid,
         "model.latent_dim": config.model.latent_dim,
-        "model.g_width": config.model.g_width,
-        "model.d_width": config.model.d_width,
         "data.image_size": config.data.image_size,
     }
     for key, value in positive.items():
@@ -160,22 +158,23 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.lr_decay_start must be in [0, 1], got {t.lr_decay_start}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
-    if (config.loss.gp_weight or config.loss.r1_gamma) and config.model.d_norm == "batch":
+    for role in networks.ROLES:
+        width = networks.resolved_kwargs(config.model, role).get("width", 1)
+        if width <= 0:
+            raise ConfigError(f"model.{role}.width must be positive, got {width}")
+    critic = networks.resolved_kwargs(config.model, "discriminator")
+    if (config.loss.gp_weight or config.loss.r1_gamma) and critic.get("norm") == "batch":
         raise ConfigError(
             "loss.gp_weight / loss.r1_gamma need a discriminator without batch norm "
-            "(set model.d_norm=layer or none): batch norm couples the examples of a batch, so "
-            "per-example input gradients are not defined"
+            "(set model.discriminator.norm=layer or none): batch norm couples the examples of "
+            "a batch, so per-example input gradients are not defined"
         )
-    group = config.model.mbstd_group
-    if group:
-        if config.model.arch == "mlp":
-            raise ConfigError(
-                "model.mbstd_group needs a convolutional discriminator (dcgan, resnet)"
-            )
-        if group < 2 or t.batch_size % group:
-            raise ConfigError(
-                f"model.mbstd_group={group} must be >= 2 and divide train.batch_size={t.batch_size}"
-            )
+    group = critic.get("mbstd_group", 0)
+    if group and (group < 2 or t.batch_size % group):
+        raise ConfigError(
+            f"model.discriminator.mbstd_group={group} must be >= 2 and divide "
+            f"train.batch_size={t.batch_size}"
+        )
     if config.data.num_classes < 0:
         raise ConfigError(f"data.num_classes must be >= 0, got {config.data.num_classes}")
 
@@ -256,9 +255,10 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
     strategy = distribute.get_strategy(t.strategy)
     distribute.check_batch_size(t.batch_size, strategy)
     replica_batch = t.batch_size // strategy.num_replicas_in_sync
-    if config.model.mbstd_group and replica_batch % config.model.mbstd_group:
+    group = networks.resolved_kwargs(config.model, "discriminator").get("mbstd_group", 0)
+    if group and replica_batch % group:
         raise ConfigError(
-            f"model.mbstd_group={config.model.mbstd_group} must divide the per-replica batch "
+            f"model.discriminator.mbstd_group={group} must divide the per-replica batch "
             f"({replica_batch} = train.batch_size / {strategy.num_replicas_in_sync} replicas)"
         )
     # Only the chief writes shared outputs; other workers save into a private scratch dir.

@@ -39,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
         )
     z = sampling.latents_for_seeds(np.arange(args.seed, args.seed + args.num), generator.latent_dim)
     labels = sampling.default_labels(args.num, num_classes, args.label)
-    inputs = z if labels is None else (z, labels)
-    x = generator(inputs, training=False)
+    x = generator(generator.inputs_for(z, labels), training=False)
     images.write_png(args.out, images.make_grid(images.to_uint8(x)))
     print(f"wrote {args.num} samples (step {step}) to {args.out}")
     return 0

@@ -16,7 +16,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import sampling
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError
 from gan_tf.metrics import api, sources
@@ -55,11 +54,7 @@ class EvalCallback(keras.callbacks.Callback):
         return self._reference
 
     def _generate(self, seeds: np.ndarray) -> np.ndarray:
-        generator = self.model.ema_generator
-        z = sampling.latents_for_seeds(seeds, generator.latent_dim)
-        labels = sampling.labels_for_seeds(seeds, self.config.data.num_classes)
-        x = generator(z if labels is None else (z, labels), training=False)
-        return sources.finite_to_uint8(x, "EMA generator")
+        return sources.seeded(self.model.ema_generator, "EMA generator")(seeds)
 
     def evaluate(self, step: int) -> dict:
         start = time.perf_counter()

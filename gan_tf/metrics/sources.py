@@ -201,19 +201,26 @@ def from_dataset(name: str, split: str) -> Source:
     return Source(f"tfds:{name}:{split}", batches=batches, count=count)
 
 
-def from_workdir(path: str) -> Source:
-    from gan_tf import sampling, workdir
-
-    generator, config, step = workdir.load_generator(path)
-    num_classes = config.data.num_classes
+def seeded(generator, where: str) -> Generate:
+    """`generate(seeds)` of a generator network: image i from seed i, class `i % K`."""
+    from gan_tf import sampling
 
     def generate(seeds: np.ndarray) -> np.ndarray:
-        z = sampling.latents_for_seeds(seeds, generator.latent_dim)
-        labels = sampling.labels_for_seeds(seeds, num_classes)
-        x = generator(z if labels is None else (z, labels), training=False)
-        return finite_to_uint8(x, f"workdir {path}")
+        x = generator(sampling.generator_inputs(generator, seeds), training=False)
+        return finite_to_uint8(x, where)
 
-    return Source(f"workdir:{path}@step{step}", generate=generate, num_classes=num_classes)
+    return generate
+
+
+def from_workdir(path: str) -> Source:
+    from gan_tf import workdir
+
+    generator, _, step = workdir.load_generator(path)
+    return Source(
+        f"workdir:{path}@step{step}",
+        generate=seeded(generator, f"workdir {path}"),
+        num_classes=generator.num_classes,
+    )
 
 
 def from_export(path: str) -> Source:

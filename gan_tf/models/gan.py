@@ -20,16 +20,7 @@ import tensorflow as tf
 
 from gan_tf import augment, losses, streams
 from gan_tf.errors import ConfigError
-from gan_tf.networks.base import Discriminator, Generator
-
-
-def _dense(grads: list) -> list:
-    """Densifies sparse (embedding) gradients.
-
-    Class-embedding tables are small, and sparse gradients are all-gathered across replicas
-    in an order that can differ between replicas, which aborts the collectives.
-    """
-    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+from gan_tf.networks.base import Discriminator, Generator, condition
 
 
 class GAN(keras.Model):
@@ -168,13 +159,9 @@ class GAN(keras.Model):
         start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local
         return values[start : start + local]
 
-    def _generator_inputs(self, z: tf.Tensor, labels: tf.Tensor | None) -> Any:
-        return z if labels is None else (z, labels)
-
-    def _critic(self, labels: tf.Tensor | None):
+    def _critic(self, c: tf.Tensor):
         def critic(images: tf.Tensor) -> tf.Tensor:
-            inputs = images if labels is None else (images, labels)
-            return self.discriminator(inputs, training=True)
+            return self.discriminator((images, c), training=True)
 
         return critic
 
@@ -212,12 +199,13 @@ class GAN(keras.Model):
             images, labels = data, None
         if self.num_classes > 0 and labels is None:
             raise ValueError("a conditional GAN needs (images, labels) batches")
+        c = condition(labels, self.num_classes, tf.shape(images)[0])
         images = tf.cast(images, tf.float32)
         ctx = tf.distribute.get_replica_context()
         replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         global_batch = tf.shape(images)[0] * replicas
         step = tf.cast(self.step, tf.int64)
-        critic = self._critic(labels)
+        critic = self._critic(c)
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
 
@@ -227,7 +215,7 @@ class GAN(keras.Model):
             # current weights (simultaneous updates).
             z = self._global_draw("normal", global_batch, self.latent_dim, step, "d_latents")
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-                fake = self.generator(self._generator_inputs(z, labels), training=True)
+                fake = self.generator((z, c), training=True)
                 per_example, real_logits, fake_logits, penalties = self._discriminator_loss(
                     critic, images, fake, global_batch, step, 0
                 )
@@ -236,31 +224,31 @@ class GAN(keras.Model):
                 g_per_example = self.loss_family.generator(fake_logits)
                 g_loss = tf.nn.compute_average_loss(g_per_example, global_batch_size=global_batch)
                 g_loss = self.g_optimizer.scale_loss(g_loss)
-            d_grads = _dense(d_tape.gradient(d_loss, d_vars))
-            g_grads = _dense(g_tape.gradient(g_loss, g_vars))
+            d_grads = d_tape.gradient(d_loss, d_vars)
+            g_grads = g_tape.gradient(g_loss, g_vars)
             self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
             self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         else:
             for k in range(self.d_steps):
                 z = self._global_draw("normal", global_batch, self.latent_dim, step, "d_latents", k)
-                fake = self.generator(self._generator_inputs(z, labels), training=True)
+                fake = self.generator((z, c), training=True)
                 with tf.GradientTape() as tape:
                     per_example, real_logits, fake_logits, penalties = self._discriminator_loss(
                         critic, images, fake, global_batch, step, k
                     )
                     d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                     d_loss = self.d_optimizer.scale_loss(d_loss)
-                grads = _dense(tape.gradient(d_loss, d_vars))
+                grads = tape.gradient(d_loss, d_vars)
                 self.d_optimizer.apply_gradients(zip(grads, d_vars))
 
             z = self._global_draw("normal", global_batch, self.latent_dim, step, "g_latents")
             with tf.GradientTape() as tape:
-                fake = self.generator(self._generator_inputs(z, labels), training=True)
+                fake = self.generator((z, c), training=True)
                 fake_logits_g = critic(self._augment(fake, global_batch, step, "g_augment"))
                 g_per_example = self.loss_family.generator(fake_logits_g)
                 g_loss = tf.nn.compute_average_loss(g_per_example, global_batch_size=global_batch)
                 g_loss = self.g_optimizer.scale_loss(g_loss)
-            self.g_optimizer.apply_gradients(zip(_dense(tape.gradient(g_loss, g_vars)), g_vars))
+            self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         self._update_ema(step)
         self.step_counter.assign_add(1)
 
@@ -297,4 +285,4 @@ class GAN(keras.Model):
     ) -> tf.Tensor:
         """Images in [-1, 1] from latents (and labels) with the EMA or raw generator."""
         net = self.ema_generator if ema else self.generator
-        return net(self._generator_inputs(z, labels), training=False)
+        return net(net.inputs_for(z, labels), training=False)

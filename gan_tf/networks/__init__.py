@@ -1,8 +1,19 @@
-"""Generator and discriminator architectures, looked up by name."""
+"""Generator and discriminator architectures, looked up by name, with their settings.
+
+Each architecture is a pair of classes. A run's `model.generator` and `model.discriminator`
+sections are keyword arguments of those classes: the names and types are read from the
+constructors' signatures (their own and their base classes'), so a new setting is a new
+constructor argument, and `--set model.generator.<name>=<value>` works for it at once.
+Arguments fixed by the rest of the config (image shape, classes, latent size) are not
+settings.
+"""
 
 from __future__ import annotations
 
-from gan_tf.config import Config
+import inspect
+from typing import Any
+
+from gan_tf.config import Config, ModelConfig
 from gan_tf.errors import ConfigError
 from gan_tf.networks.base import Discriminator, Generator
 from gan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -14,43 +25,87 @@ ARCHITECTURES: dict[str, tuple[type[Generator], type[Discriminator]]] = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "resnet": (ResNetGenerator, ResNetDiscriminator),
 }
+ROLES = ("generator", "discriminator")
+# Constructor arguments set from other config sections, never from the network's settings.
+FIXED = {"image_size", "channels", "num_classes", "latent_dim", "name"}
+
+
+def network_class(arch: str, role: str) -> type:
+    """The class of `role` (`generator` or `discriminator`) of architecture `arch`.
+
+    Raises:
+      ConfigError: for an unknown architecture.
+    """
+    if arch not in ARCHITECTURES:
+        raise ConfigError(
+            f"unknown architecture {arch!r} (model.arch); expected one of "
+            f"{', '.join(ARCHITECTURES)}"
+        )
+    return ARCHITECTURES[arch][ROLES.index(role)]
+
+
+def kwarg_defaults(arch: str, role: str) -> dict[str, Any]:
+    """The settings of a network and their defaults, from its constructors' signatures."""
+    defaults: dict[str, Any] = {}
+    for cls in reversed(network_class(arch, role).__mro__):
+        if "__init__" not in vars(cls) or not cls.__module__.startswith("gan_tf."):
+            continue
+        for param in inspect.signature(cls.__init__).parameters.values():
+            if param.default is not inspect.Parameter.empty and param.name not in FIXED:
+                defaults[param.name] = param.default
+    return defaults
+
+
+def kwarg_types(arch: str, role: str, key: str = "") -> dict[str, type]:
+    """The type of each setting of a network (the type of its default)."""
+    return {name: type(value) for name, value in kwarg_defaults(arch, role).items()}
+
+
+def unknown_kwarg(arch: str, role: str, name: str):
+    """Raises the error for a setting the network does not have."""
+    known = ", ".join(sorted(kwarg_defaults(arch, role)))
+    raise ConfigError(
+        f"unknown setting model.{role}.{name} for model.arch={arch!r}; it has: {known}"
+    )
+
+
+def resolved_kwargs(model: ModelConfig, role: str) -> dict[str, Any]:
+    """A network's settings: the class defaults updated with the config's values."""
+    return {**kwarg_defaults(model.arch, role), **getattr(model, role)}
+
+
+def check_kwargs(model: ModelConfig) -> None:
+    """Checks the names and value types of both networks' settings.
+
+    Raises:
+      ConfigError: naming the first unknown setting or wrongly typed value.
+    """
+    for role in ROLES:
+        types = kwarg_types(model.arch, role)
+        for name, value in getattr(model, role).items():
+            if name not in types:
+                unknown_kwarg(model.arch, role, name)
+            kind = types[name]
+            ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                raise ConfigError(f"model.{role}.{name}: expected {kind.__name__}, got {value!r}")
 
 
 def build(config: Config) -> tuple[Generator, Discriminator]:
     """Creates (unbuilt) generator and discriminator for a run configuration.
 
     Raises:
-      ConfigError: for an unknown architecture or an image shape it does not support.
+      ConfigError: for an unknown architecture, setting, or an image shape it does not support.
     """
     m, d = config.model, config.data
-    if m.arch not in ARCHITECTURES:
-        raise ConfigError(
-            f"unknown architecture {m.arch!r} (model.arch); expected one of "
-            f"{', '.join(ARCHITECTURES)}"
-        )
-    g_cls, d_cls = ARCHITECTURES[m.arch]
-    extra = {"kernel_size": m.kernel_size} if m.arch == "dcgan" else {}
-    g_extra = {"norm": m.g_norm, "upsample": m.upsample} if m.arch == "dcgan" else {}
-    generator = g_cls(
-        image_size=d.image_size,
-        channels=d.channels,
-        latent_dim=m.latent_dim,
-        width=m.g_width,
-        num_classes=d.num_classes,
-        embed_dim=m.embed_dim,
-        name="generator",
-        **extra,
-        **g_extra,
+    check_kwargs(m)
+    shape = {"image_size": d.image_size, "channels": d.channels, "num_classes": d.num_classes}
+    generator = network_class(m.arch, "generator")(
+        **shape, latent_dim=m.latent_dim, name="generator", **m.generator
     )
-    discriminator = d_cls(
-        image_size=d.image_size,
-        channels=d.channels,
-        width=m.d_width,
-        num_classes=d.num_classes,
-        norm=m.d_norm,
-        spectral_norm=m.spectral_norm,
-        mbstd_group=m.mbstd_group,
-        name="discriminator",
-        **extra,
+    discriminator = network_class(m.arch, "discriminator")(
+        **shape, name="discriminator", **m.discriminator
     )
     return generator, discriminator

@@ -1,10 +1,13 @@
 """What every generator and discriminator shares: input conventions, conditioning, config.
 
-Generators take `z` (shape `[batch, latent_dim]`) or, when `num_classes > 0`, the pair
-`(z, labels)` with int labels of shape `[batch]`; they return images in [-1, 1], NHWC.
-Discriminators take `images` or `(images, labels)` and return one logit per image,
-shape `[batch, 1]`. Conditional discriminators use the projection head of Miyato & Koyama
-(2018): `logit = linear(h) + <embed(y), h>`.
+Every network takes a pair `(x, c)`: generators `(z, c)` with `z` of shape
+`[batch, latent_dim]`, discriminators `(images, c)`. The condition `c` is always present: the
+one-hot class `[batch, num_classes]`, and `[batch, 0]` for an unconditional network
+(`condition(labels, num_classes, count)` makes it), so no caller branches on "labels or
+not". Generators return images in [-1, 1], NHWC; discriminators one logit per image,
+`[batch, 1]`. Conditional generators concatenate a linear embedding of `c` to `z`;
+conditional discriminators use the projection head of Miyato & Koyama (2018):
+`logit = linear(h) + <embed(c), h>`.
 """
 
 from __future__ import annotations
@@ -46,17 +49,34 @@ def float32_copy(net: keras.Model) -> keras.Model:
     return clone
 
 
-def split_inputs(inputs: Any, num_classes: int) -> tuple[tf.Tensor, tf.Tensor | None]:
-    """Splits `x` or `(x, labels)` according to whether the network is conditional."""
-    if isinstance(inputs, (tuple, list)):
-        if num_classes <= 0:
-            raise ValueError("an unconditional network takes one input, not (x, labels)")
-        if len(inputs) != 2:
-            raise ValueError(f"expected (x, labels), got {len(inputs)} inputs")
-        return inputs[0], inputs[1]
-    if num_classes > 0:
-        raise ValueError(f"a conditional network ({num_classes} classes) takes (x, labels)")
-    return inputs, None
+def condition(labels, num_classes: int, count=None) -> tf.Tensor:
+    """The conditioning input `c`: one-hot `labels` `[n, num_classes]`, or `[count, 0]`.
+
+    Args:
+      labels: int class labels `[n]`, or None for an unconditional network.
+      num_classes: the network's classes (0 = unconditional).
+      count: batch size when `labels` is None.
+    """
+    if num_classes <= 0:
+        n = count if labels is None else tf.shape(labels)[0]
+        return tf.zeros(tf.stack([n, 0]), tf.float32)
+    if labels is None:
+        raise ValueError(f"a conditional network ({num_classes} classes) needs labels")
+    return tf.one_hot(tf.cast(labels, tf.int32), num_classes, dtype=tf.float32)
+
+
+def split_inputs(inputs: Any, num_classes: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Splits `(x, c)`, checking that `c` has `num_classes` columns."""
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+        raise ValueError(
+            "networks take a pair (x, c), c the one-hot condition ([batch, 0] when "
+            "unconditional; see gan_tf.networks.base.condition)"
+        )
+    x, c = inputs
+    width = c.shape[-1] if c.shape.rank else None
+    if width is not None and width != num_classes:
+        raise ValueError(f"condition has {width} columns but the network has {num_classes} classes")
+    return x, c
 
 
 def maybe_spectral(layer: keras.layers.Layer, enabled: bool) -> keras.layers.Layer:
@@ -87,7 +107,7 @@ def g_norm_layer(kind: str) -> keras.layers.Layer:
         return PixelNorm()
     if kind == "none":
         return keras.layers.Identity()
-    raise ConfigError(f"unknown generator norm {kind!r} (model.g_norm); expected {G_NORMS}")
+    raise ConfigError(f"unknown generator norm {kind!r} (model.generator.norm); expected {G_NORMS}")
 
 
 def d_norm_layer(kind: str) -> keras.layers.Layer:
@@ -98,7 +118,9 @@ def d_norm_layer(kind: str) -> keras.layers.Layer:
         return keras.layers.LayerNormalization()
     if kind == "none":
         return keras.layers.Identity()
-    raise ConfigError(f"unknown discriminator norm {kind!r} (model.d_norm); expected {D_NORMS}")
+    raise ConfigError(
+        f"unknown discriminator norm {kind!r} (model.discriminator.norm); expected {D_NORMS}"
+    )
 
 
 class MinibatchStdDev(keras.layers.Layer):
@@ -173,7 +195,7 @@ class Generator(keras.Model):
         self.num_classes = num_classes
         self.embed_dim = embed_dim
         self.embedding = (
-            keras.layers.Embedding(num_classes, embed_dim or latent_dim, name="class_embedding")
+            keras.layers.Dense(embed_dim or latent_dim, use_bias=False, name="class_embedding")
             if num_classes > 0
             else None
         )
@@ -184,17 +206,19 @@ class Generator(keras.Model):
 
     def condition(self, inputs: Any) -> tf.Tensor:
         """Returns z, concatenated with the class embedding for conditional models."""
-        z, labels = split_inputs(inputs, self.num_classes)
+        z, c = split_inputs(inputs, self.num_classes)
         if self.embedding is None:
             return z
-        return tf.concat([z, tf.cast(self.embedding(labels), z.dtype)], axis=-1)
+        return tf.concat([z, tf.cast(self.embedding(c), z.dtype)], axis=-1)
+
+    def inputs_for(self, z, labels=None) -> tuple[tf.Tensor, tf.Tensor]:
+        """`(z, c)` for latents `z` and int labels (None when unconditional)."""
+        z = tf.convert_to_tensor(z, tf.float32)
+        return z, condition(labels, self.num_classes, tf.shape(z)[0])
 
     def dummy_inputs(self, batch: int = 2) -> Any:
         """Inputs of the right structure, used to build the variables."""
-        z = tf.zeros([batch, self.latent_dim])
-        if self.num_classes > 0:
-            return (z, tf.zeros([batch], tf.int32))
-        return z
+        return self.inputs_for(tf.zeros([batch, self.latent_dim]), tf.zeros([batch], tf.int32))
 
     def recompute_statistics(self, count: int = STATISTICS_SAMPLES) -> bool:
         """Sets every batch-norm layer's moving statistics to those of this network's own
@@ -221,7 +245,7 @@ class Generator(keras.Model):
         try:
             for layer in layers:
                 layer.momentum = 0.0  # moving statistic := this batch's statistic
-            self(z if labels is None else (z, labels), training=True)
+            self(self.inputs_for(z, labels), training=True)
         finally:
             for layer, momentum in zip(layers, momenta):
                 layer.momentum = momentum
@@ -273,9 +297,7 @@ class Discriminator(keras.Model):
             keras.layers.Dense(1, name="logit", dtype="float32"), spectral_norm
         )
         self.projection = (
-            keras.layers.Embedding(
-                num_classes, self.feature_dim, name="projection", dtype="float32"
-            )
+            keras.layers.Dense(self.feature_dim, use_bias=False, name="projection", dtype="float32")
             if num_classes > 0
             else None
         )
@@ -289,21 +311,19 @@ class Discriminator(keras.Model):
     def image_shape(self) -> tuple[int, int, int]:
         return (self.image_size, self.image_size, self.channels)
 
-    def head(self, features: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+    def head(self, features: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
         """Linear logit, plus the class projection for conditional models (float32)."""
         features = tf.cast(features, tf.float32)
         logits = self.logit(features)
         if self.projection is not None:
-            embedded = self.projection(labels)
+            embedded = self.projection(tf.cast(c, tf.float32))
             logits = logits + tf.reduce_sum(embedded * features, axis=-1, keepdims=True)
         return logits
 
     def dummy_inputs(self, batch: int = 2) -> Any:
         batch = max(batch, self.mbstd_group)
         x = tf.zeros([batch, *self.image_shape])
-        if self.num_classes > 0:
-            return (x, tf.zeros([batch], tf.int32))
-        return x
+        return x, condition(tf.zeros([batch], tf.int32), self.num_classes, batch)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -52,7 +52,8 @@ class DCGANGenerator(base.Generator):
         base.check_image_shape(image_size, channels, SIZES, "dcgan")
         if upsample not in UPSAMPLES:
             raise ConfigError(
-                f"unknown upsampling {upsample!r} (model.upsample); expected one of {UPSAMPLES}"
+                f"unknown upsampling {upsample!r} (model.generator.upsample); expected one of "
+                f"{UPSAMPLES}"
             )
         super().__init__(image_size, channels, **kwargs)
         self.kernel_size = kernel_size
@@ -128,10 +129,10 @@ class DCGANDiscriminator(base.Discriminator):
         return start * start * (self.width * 2 ** (steps - 1) + (1 if self.mbstd else 0))
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
-        x, labels = base.split_inputs(inputs, self.num_classes)
+        x, c = base.split_inputs(inputs, self.num_classes)
         h = x
         for layer in self.blocks:
             h = layer(h, training=training)
         if self.mbstd is not None:
             h = self.mbstd(h)
-        return self.head(self.flatten(h), labels)
+        return self.head(self.flatten(h), c)

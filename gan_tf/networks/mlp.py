@@ -7,6 +7,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from gan_tf.errors import ConfigError
 from gan_tf.networks import base
 
 
@@ -35,6 +36,11 @@ class MLPDiscriminator(base.Discriminator):
     """Two hidden layers of `4 width` and `2 width` units."""
 
     def __init__(self, image_size: int, channels: int, **kwargs: Any):
+        if kwargs.get("mbstd_group"):
+            raise ConfigError(
+                "model.discriminator.mbstd_group needs a convolutional discriminator "
+                "(dcgan, resnet), not mlp"
+            )
         super().__init__(image_size, channels, **kwargs)
         self.flatten = keras.layers.Flatten()
         self.hidden = []
@@ -50,8 +56,8 @@ class MLPDiscriminator(base.Discriminator):
         return self.width * 2
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
-        x, labels = base.split_inputs(inputs, self.num_classes)
+        x, c = base.split_inputs(inputs, self.num_classes)
         h = self.flatten(x)
         for layer in self.hidden:
             h = layer(h, training=training)
-        return self.head(h, labels)
+        return self.head(h, c)

@@ -100,10 +100,9 @@ class ResNetGenerator(base.Generator):
 class ResNetDiscriminator(base.Discriminator):
     """Residual discriminator with global sum pooling and a (projection) linear head."""
 
-    def __init__(self, image_size: int, channels: int, **kwargs: Any):
-        kwargs.setdefault("norm", "none")
+    def __init__(self, image_size: int, channels: int, norm: str = "none", **kwargs: Any):
         base.check_image_shape(image_size, channels, SIZES, "resnet")
-        super().__init__(image_size, channels, **kwargs)
+        super().__init__(image_size, channels, norm=norm, **kwargs)
         steps = int(math.log2(image_size // 4)) - 1
         self.blocks = [
             DownBlock(
@@ -120,11 +119,11 @@ class ResNetDiscriminator(base.Discriminator):
         return self.width
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
-        x, labels = base.split_inputs(inputs, self.num_classes)
+        x, c = base.split_inputs(inputs, self.num_classes)
         h = x
         for block in self.blocks:
             h = block(h, training=training)
         if self.mbstd is not None:
             h = self.mbstd(h)
         h = tf.nn.relu(self.final_conv(tf.nn.relu(h), training=training))
-        return self.head(tf.reduce_sum(h, axis=[1, 2]), labels)
+        return self.head(tf.reduce_sum(h, axis=[1, 2]), c)

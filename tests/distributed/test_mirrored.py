@@ -10,24 +10,24 @@ from gan_tf import distribute, presets
 from gan_tf.train import build_gan
 
 CASES = {
-    "batchnorm": ["model.d_norm=batch"],
-    "spectral_norm": ["model.d_norm=none", "model.spectral_norm=true"],
+    "batchnorm": ["model.discriminator.norm=batch"],
+    "spectral_norm": ["model.discriminator.norm=none", "model.discriminator.spectral_norm=true"],
     "wgan_gp": [
         "loss.name=wasserstein",
         "loss.gp_weight=10",
-        "model.d_norm=layer",
+        "model.discriminator.norm=layer",
         "train.d_steps=2",
     ],
     "cgan_diffaugment": ["data.num_classes=10", "train.diffaugment=color,translation,cutout"],
     "reuse_fakes_diffaugment": ["train.reuse_fakes=true", "train.diffaugment=translation"],
-    "minibatch_stddev": ["model.mbstd_group=2", "model.d_norm=none"],
-    "r1_hinge": ["loss.name=hinge", "loss.r1_gamma=5", "model.d_norm=layer"],
+    "minibatch_stddev": ["model.discriminator.mbstd_group=2", "model.discriminator.norm=none"],
+    "r1_hinge": ["loss.name=hinge", "loss.r1_gamma=5", "model.discriminator.norm=layer"],
     "resnet_sn": [
         "model.arch=resnet",
         "data.image_size=32",
         "data.channels=3",
-        "model.spectral_norm=true",
-        "model.d_norm=none",
+        "model.discriminator.spectral_norm=true",
+        "model.discriminator.norm=none",
     ],
 }
 

@@ -87,8 +87,8 @@ def test_second_invocation_resumes_to_identical_weights(smoke_config, tmp_path):
 def test_workdir_of_another_run_is_refused(smoke_config, tmp_path):
     workdir = str(tmp_path / "run")
     train.train(smoke_config.override(["train.steps=2"]), workdir, verbose=0)
-    with pytest.raises(ConfigError, match="different configuration.*model.g_width"):
-        train.train(smoke_config.override(["model.g_width=4"]), workdir, verbose=0)
+    with pytest.raises(ConfigError, match="different configuration.*model.generator"):
+        train.train(smoke_config.override(["model.generator.width=4"]), workdir, verbose=0)
 
 
 def test_nan_stops_with_a_message_and_keeps_the_last_good_checkpoint(smoke_config, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gan_tf import presets
@@ -66,7 +68,7 @@ def test_preset_specifics():
     assert presets.cgan_mnist().data.num_classes == 10
     wgan = presets.wgan_gp_mnist()
     assert wgan.loss.name == "wasserstein" and wgan.loss.gp_weight == 10.0
-    assert wgan.model.d_norm != "batch", "a gradient penalty needs a critic without BatchNorm"
+    assert wgan.model.discriminator["norm"] != "batch", "a gradient penalty needs a critic w/o BN"
     with pytest.raises(ConfigError, match="unknown preset"):
         presets.get("nope")
 
@@ -75,7 +77,70 @@ def test_minibatch_stddev_group_must_divide_the_batch():
     from gan_tf import train
 
     with pytest.raises(ConfigError, match="divide train.batch_size=64"):
-        train.validate(Config().override(["model.mbstd_group=3"]))
+        train.validate(Config().override(["model.discriminator.mbstd_group=3"]))
+    from gan_tf import networks
+
     with pytest.raises(ConfigError, match="convolutional discriminator"):
-        train.validate(Config().override(["model.mbstd_group=4", "model.arch=mlp"]))
-    train.validate(Config().override(["model.mbstd_group=4"]))
+        networks.build(Config().override(["model.arch=mlp", "model.discriminator.mbstd_group=4"]))
+    train.validate(Config().override(["model.discriminator.mbstd_group=4"]))
+
+
+def test_network_settings_are_the_architectures_keyword_arguments():
+    cfg = Config().override(
+        [
+            "model.generator.width=48",
+            "model.generator.upsample=nearest",
+            "model.discriminator.spectral_norm=true",
+            "model.discriminator.mbstd_group=4",
+        ]
+    )
+    assert cfg.model.generator == {"width": 48, "upsample": "nearest"}
+    assert cfg.model.discriminator == {"spectral_norm": True, "mbstd_group": 4}
+    assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+    with pytest.raises(ConfigError, match=r"unknown setting model.generator.depth.*it has: embed"):
+        Config().override(["model.generator.depth=3"])
+    with pytest.raises(ConfigError, match=r"model.generator.width=.*: expected int"):
+        Config().override(["model.generator.width=wide"])
+    with pytest.raises(ConfigError, match=r"model.discriminator.norm: expected str, got 3"):
+        Config.from_dict({"model": {"discriminator": {"norm": 3}}})
+    with pytest.raises(ConfigError, match="kernel_size.*for model.arch='mlp'"):
+        Config().override(["model.arch=mlp", "model.generator.kernel_size=3"])
+    with pytest.raises(ConfigError, match="train.steps has no fields"):
+        Config().override(["train.steps.x=3"])
+
+
+def test_flat_model_section_of_earlier_runs_is_migrated():
+    """The `model` section of config.json files written before per-network settings."""
+    old = {
+        "arch": "dcgan",
+        "latent_dim": 64,
+        "g_width": 32,
+        "d_width": 64,
+        "d_norm": "layer",
+        "spectral_norm": False,
+        "embed_dim": 0,
+        "kernel_size": 3,
+    }
+    cfg = Config.from_dict({"model": old})
+    assert cfg.model == presets.wgan_gp_mnist().model.__class__(
+        family="gan",
+        arch="dcgan",
+        latent_dim=64,
+        generator={"width": 32, "kernel_size": 3},
+        discriminator={"width": 64, "norm": "layer", "spectral_norm": False, "kernel_size": 3},
+    )
+    resnet = Config.from_dict({"model": {**old, "arch": "resnet", "embed_dim": 8}})
+    assert resnet.model.generator == {"width": 32, "embed_dim": 8}
+    assert "kernel_size" not in resnet.model.discriminator
+
+
+def test_switching_architecture_drops_the_presets_foreign_settings():
+    base = presets.smoke()  # dcgan with kernel_size settings
+    resnet = base.override(["model.generator.width=8", "model.arch=resnet", "data.image_size=32"])
+    assert resnet.model.arch == "resnet"
+    assert resnet.model.generator == {"width": 8}
+    assert resnet.model.discriminator == {"width": 16}
+    with pytest.raises(ConfigError, match="unknown setting model.generator.kernel_size"):
+        base.override(["model.arch=resnet", "model.generator.kernel_size=3"])
+    with pytest.raises(ConfigError, match="unknown setting model.generator.kernel_size"):
+        Config.from_dict({**base.to_dict(), "model": {**base.to_dict()["model"], "arch": "mlp"}})

@@ -15,8 +15,8 @@ def make_gan(*overrides):
     cfg = Config().override(
         [
             "model.arch=dcgan",
-            "model.g_width=4",
-            "model.d_width=4",
+            "model.generator.width=4",
+            "model.discriminator.width=4",
             "model.latent_dim=8",
             "train.seed=1",
             *overrides,
@@ -46,15 +46,25 @@ def changed(before, model):
     "overrides",
     [
         (),
-        ("loss.name=wasserstein", "loss.gp_weight=10", "model.d_norm=layer", "train.d_steps=2"),
+        (
+            "loss.name=wasserstein",
+            "loss.gp_weight=10",
+            "model.discriminator.norm=layer",
+            "train.d_steps=2",
+        ),
         (
             "loss.name=hinge",
             "loss.r1_gamma=1.0",
-            "model.d_norm=none",
+            "model.discriminator.norm=none",
             "train.diffaugment=color,translation,cutout",
         ),
         ("data.num_classes=10", "loss.name=least_squares"),
-        ("model.arch=resnet", "data.image_size=32", "data.channels=3", "model.spectral_norm=true"),
+        (
+            "model.arch=resnet",
+            "data.image_size=32",
+            "data.channels=3",
+            "model.discriminator.spectral_norm=true",
+        ),
     ],
     ids=["ns", "wgan-gp", "hinge-r1-diffaug", "cgan-lsgan", "resnet-sn"],
 )
@@ -108,8 +118,9 @@ def test_generator_update_uses_the_mean_per_example_loss():
     # The step's generator latents: stream g_latents at step 0, drawn for the global batch.
     z = gan._global_draw("normal", tf.constant(8), 8, tf.constant(0, tf.int64), "g_latents")
     with tf.GradientTape() as tape:
-        fake = gan.generator(z, training=True)
-        loss = tf.reduce_mean(gan.loss_family.generator(gan.discriminator(fake, training=True)))
+        fake = gan.generator(gan.generator.inputs_for(z), training=True)
+        logits = gan.discriminator((fake, tf.zeros([8, 0])), training=True)
+        loss = tf.reduce_mean(gan.loss_family.generator(logits))
     grads = tape.gradient(loss, g_vars)
     for v, a, g in zip(g_vars, after, grads):
         np.testing.assert_allclose(a, v.numpy() - 0.1 * g.numpy(), rtol=1e-4, atol=1e-6)
@@ -122,7 +133,7 @@ def test_conditional_gan_requires_labels():
 
 
 def test_metrics_are_the_loss_trackers():
-    gan, _ = make_gan("loss.gp_weight=1", "model.d_norm=none")
+    gan, _ = make_gan("loss.gp_weight=1", "model.discriminator.norm=none")
     assert [m.name for m in gan.metrics] == ["d_loss", "g_loss", "d_real", "d_fake", "gp"]
     assert all(isinstance(m, keras.metrics.Mean) for m in gan.metrics)
 
@@ -131,7 +142,7 @@ def test_gradient_penalty_with_batchnorm_critic_is_refused():
     from gan_tf.errors import ConfigError
 
     with pytest.raises(ConfigError, match="without batch norm"):
-        train.validate(Config().override(["loss.r1_gamma=1", "model.d_norm=batch"]))
+        train.validate(Config().override(["loss.r1_gamma=1", "model.discriminator.norm=batch"]))
 
 
 def test_no_two_draws_of_adjacent_steps_share_a_seed(monkeypatch):
@@ -150,7 +161,7 @@ def test_no_two_draws_of_adjacent_steps_share_a_seed(monkeypatch):
     gan, cfg = make_gan(
         "loss.name=wasserstein",
         "loss.gp_weight=10",
-        "model.d_norm=layer",
+        "model.discriminator.norm=layer",
         "train.d_steps=8",
         "train.diffaugment=color,translation,cutout",
     )
@@ -207,9 +218,10 @@ def test_reused_fakes_give_both_networks_the_gradients_at_the_current_weights():
         v.assign(value)
     z = gan._global_draw("normal", tf.constant(8), 8, tf.constant(0, tf.int64), "d_latents")
     with tf.GradientTape(persistent=True) as tape:
-        fake = gan.generator(z, training=True)
-        real_logits = gan.discriminator(x, training=True)
-        fake_logits = gan.discriminator(fake, training=True)
+        c = tf.zeros([8, 0])
+        fake = gan.generator((z, c), training=True)
+        real_logits = gan.discriminator((x, c), training=True)
+        fake_logits = gan.discriminator((fake, c), training=True)
         d_loss = tf.reduce_mean(gan.loss_family.discriminator(real_logits, fake_logits))
         g_loss = tf.reduce_mean(gan.loss_family.generator(fake_logits))
     for vars_, after, loss, lr in ((g_vars, after_g, g_loss, 0.1), (d_vars, after_d, d_loss, 0.05)):

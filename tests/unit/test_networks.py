@@ -9,6 +9,7 @@ import tensorflow as tf
 from gan_tf import networks
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError
+from gan_tf.networks.base import condition
 
 CASES = [
     ("mlp", 28, 1, 0),
@@ -31,8 +32,8 @@ def build(arch, size, channels, classes, **extra):
             f"data.image_size={size}",
             f"data.channels={channels}",
             f"data.num_classes={classes}",
-            "model.g_width=8",
-            "model.d_width=8",
+            "model.generator.width=8",
+            "model.discriminator.width=8",
             "model.latent_dim=12",
             *[f"{k}={v}" for k, v in extra.items()],
         ]
@@ -46,17 +47,18 @@ def inputs_for(net, batch=3):
 
 @pytest.mark.parametrize("arch, size, channels, classes", CASES)
 def test_shapes_and_config_round_trip(arch, size, channels, classes):
-    g, d = build(arch, size, channels, classes, **{"model.spectral_norm": "true"})
+    g, d = build(arch, size, channels, classes, **{"model.discriminator.spectral_norm": "true"})
     z = tf.random.normal([3, 12])
-    labels = tf.constant([0, 1, 2]) % max(classes, 1)
-    g_in = (z, labels) if classes else z
+    c = condition(tf.constant([0, 1, 2]) % max(classes, 1), classes)
+    assert c.shape == (3, classes)
+    g_in = (z, c)
     images = g(g_in)
     assert images.shape == (3, size, size, channels)
     assert float(tf.reduce_max(tf.abs(images))) <= 1.0
-    logits = d((images, labels) if classes else images, training=True)
+    logits = d((images, c), training=True)
     assert logits.shape == (3, 1) and logits.dtype == tf.float32
 
-    for net, net_in in ((g, g_in), (d, (images, labels) if classes else images)):
+    for net, net_in in ((g, g_in), (d, (images, c))):
         clone = type(net).from_config(net.get_config())
         clone(net_in)
         assert clone.get_config() == net.get_config()
@@ -67,23 +69,32 @@ def test_shapes_and_config_round_trip(arch, size, channels, classes):
 def test_conditional_generator_depends_on_label():
     g, _ = build("dcgan", 28, 1, 10)
     z = tf.random.normal([1, 12])
-    a = g((z, tf.constant([1])))
-    b = g((z, tf.constant([7])))
+    a = g(g.inputs_for(z, [1]))
+    b = g(g.inputs_for(z, [7]))
     assert float(tf.reduce_max(tf.abs(a - b))) > 1e-4
 
 
 def test_projection_discriminator_depends_on_label():
     _, d = build("resnet", 32, 3, 10)
     x = tf.random.uniform([1, 32, 32, 3], -1, 1)
-    d((x, tf.constant([0])))
-    d.projection.embeddings.assign(tf.random.normal(d.projection.embeddings.shape))
-    assert float(tf.abs(d((x, tf.constant([1]))) - d((x, tf.constant([2]))))[0, 0]) > 1e-4
+
+    def c(label):
+        return condition(tf.constant([label]), 10)
+
+    d((x, c(0)))
+    d.projection.kernel.assign(tf.random.normal(d.projection.kernel.shape))
+    assert float(tf.abs(d((x, c(1))) - d((x, c(2))))[0, 0]) > 1e-4
 
 
-def test_unconditional_network_rejects_labels():
+def test_the_condition_is_always_present_and_checked():
     g, _ = build("mlp", 28, 1, 0)
-    with pytest.raises(ValueError, match="unconditional"):
-        g((tf.zeros([1, 12]), tf.zeros([1], tf.int32)))
+    assert g.inputs_for(tf.zeros([2, 12]))[1].shape == (2, 0)
+    with pytest.raises(ValueError, match="pair"):
+        g(tf.zeros([1, 12]))
+    with pytest.raises(ValueError, match="condition has 10 columns but the network has 0"):
+        g((tf.zeros([1, 12]), condition(tf.constant([3]), 10)))
+    with pytest.raises(ValueError, match="needs labels"):
+        condition(None, 10, 4)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +114,9 @@ def test_unsupported_shapes_are_config_errors(arch, size, channels, message):
 @pytest.mark.parametrize("norm", ["batch", "pixel", "none"])
 @pytest.mark.parametrize("upsample", ["transpose", "nearest"])
 def test_dcgan_generator_variants(norm, upsample):
-    generator, _ = build("dcgan", 28, 1, 0, **{"model.g_norm": norm, "model.upsample": upsample})
+    generator, _ = build(
+        "dcgan", 28, 1, 0, **{"model.generator.norm": norm, "model.generator.upsample": upsample}
+    )
     out = generator(generator.dummy_inputs(3))
     assert out.shape == (3, 28, 28, 1)
     config = generator.get_config()
@@ -127,14 +140,14 @@ def test_pixel_norm_gives_unit_rms_features():
 
 def test_unknown_generator_norm_and_upsampling():
     with pytest.raises(ConfigError, match="unknown generator norm"):
-        build("dcgan", 28, 1, 0, **{"model.g_norm": "group"})
+        build("dcgan", 28, 1, 0, **{"model.generator.norm": "group"})
     with pytest.raises(ConfigError, match="unknown upsampling"):
-        build("dcgan", 28, 1, 0, **{"model.upsample": "bicubic"})
+        build("dcgan", 28, 1, 0, **{"model.generator.upsample": "bicubic"})
 
 
 def test_unknown_discriminator_norm():
     with pytest.raises(ConfigError, match="d_norm|discriminator norm"):
-        build("dcgan", 28, 1, 0, **{"model.d_norm": "group"})
+        build("dcgan", 28, 1, 0, **{"model.discriminator.norm": "group"})
 
 
 @pytest.mark.parametrize("classes", [0, 10])
@@ -147,8 +160,7 @@ def test_recomputed_statistics_are_those_of_the_fixed_latents(classes):
     count = 64
     seeds = np.arange(count)
     z = sampling.latents_for_seeds(seeds, generator.latent_dim)
-    labels = sampling.labels_for_seeds(seeds, classes)
-    inputs = z if labels is None else (z, labels)
+    inputs = generator.inputs_for(z, sampling.labels_for_seeds(seeds, classes))
     stale = generator(inputs, training=False).numpy()
     assert generator.recompute_statistics(count)
     batch_stats = generator(inputs, training=True).numpy()  # momentum is back: stats barely move
@@ -187,10 +199,10 @@ def test_minibatch_stddev_against_numpy():
 
 
 def test_discriminator_with_minibatch_stddev_sees_sample_diversity():
-    _, d = build("dcgan", 28, 1, 0, **{"model.mbstd_group": 4})
+    _, d = build("dcgan", 28, 1, 0, **{"model.discriminator.mbstd_group": 4})
     alike = tf.ones([4, 28, 28, 1]) * tf.random.stateless_normal([1, 28, 28, 1], seed=[0, 1])
     varied = tf.random.stateless_normal([4, 28, 28, 1], seed=[0, 2])
-    d(varied)
+    d((varied, tf.zeros([4, 0])))
     assert d.get_config()["mbstd_group"] == 4
     features = {}
     for name, x in (("alike", alike), ("varied", varied)):
