@@ -209,7 +209,8 @@ def test_second_trainer_is_refused_and_sigterm_saves_the_current_step(mnist_data
     first.wait_until(lambda: first.names_latest(10), "checkpoint 10")
     events = sorted((workdir / "tensorboard").iterdir())
 
-    rc, _, err = Trainer(workdir, sets, "second").wait()
+    # Were it not refused, the second would resume the first's checkpoint and end soon.
+    rc, _, err = Trainer(workdir, ["train.steps=20", *sets[1:]], "second").wait()
     assert rc == 2, err
     assert f"in use by another process (pid {first.proc.pid} " in err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("gan-tf train: error")
