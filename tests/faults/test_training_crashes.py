@@ -6,8 +6,9 @@ iterations and learning rates, the step, the loss-scale state under mixed precis
 an uninterrupted run of the same command. Every rerun must resume at the step of the newest
 complete checkpoint left by the stopped process, not at step 0.
 
-The smoke preset trains ~20 ms per step here, so the kill points are found by polling the
-checkpoint directory every millisecond.
+The smoke preset trains a step in ~20 ms (~10 ms of CPU) here, so the stop points are found
+by polling the checkpoint directory every millisecond, and "a few steps later" is measured
+in the trainer's CPU time rather than wall time, so that a busy machine does not move it.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-STEPS = 60
+STEPS = 100
 # Checkpoints every 10 steps, Keras epochs of 25 steps, data epochs of 32 steps (512 images,
-# batch 16): the stop points fall inside all three.
+# batch 16): the stop points fall inside all three, and resumed runs cross data epochs.
 SETS = [
     f"train.steps={STEPS}",
     "train.checkpoint_every=10",
@@ -66,10 +67,31 @@ class Trainer:
                 pytest.fail(f"timed out waiting for {what}")
             time.sleep(0.001)
 
-    def names_latest(self, step):
-        """Whether the checkpoint pointer file names `ckpt-<step>` as the latest."""
+    def cpu_seconds(self):
+        """CPU time the process has used so far (all threads; Linux /proc)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def train_a_little(self, cpu_seconds=0.05):
+        """Waits until the process has used `cpu_seconds` more CPU (a few smoke steps),
+        however busy the machine is."""
+        target = self.cpu_seconds() + cpu_seconds
+        self.wait_until(lambda: self.cpu_seconds() >= target, "a few more steps")
+
+    def latest_step(self):
+        """The step of the checkpoint the pointer file names as the latest (0 if none)."""
         state = tf.train.get_checkpoint_state(str(self.workdir / "checkpoints"))
-        return state is not None and state.model_checkpoint_path.endswith(f"ckpt-{step}")
+        return int(state.model_checkpoint_path.rsplit("-", 1)[1]) if state else 0
+
+    def wait_for_checkpoint_after(self, step):
+        """Waits until the pointer names a checkpoint newer than `step`; returns its step."""
+        self.wait_until(lambda: self.latest_step() > step, f"a checkpoint after step {step}")
+        return self.latest_step()
+
+    def checkpoint_writes(self):
+        """The checkpoints being written: TensorFlow's `ckpt-<step>_temp` directories."""
+        return list((self.workdir / "checkpoints").glob("ckpt-*_temp"))
 
 
 def complete_steps(workdir):
@@ -97,13 +119,18 @@ class Chain:
         self.trainer = Trainer(workdir, sets, "0")
 
     def stop(self, signum, how):
-        """Stops the running trainer; checks where it had resumed and what it left."""
+        """Stops the running trainer; checks where it had resumed and that it lost nothing
+        it had announced (the newest complete checkpoint is at least the one the pointer
+        named when the signal was sent)."""
         expected_start = self.stops[-1][1] if self.stops else 0
+        announced = self.trainer.latest_step()
         self.trainer.proc.send_signal(signum)
         rc, _, err = self.trainer.wait()
         assert rc == (128 + signum if signum == signal.SIGTERM else -signum), err
         assert resumed_step(err) == expected_start, err
-        self.stops.append((how, complete_steps(self.workdir)[-1]))
+        left = complete_steps(self.workdir)[-1]
+        assert left >= announced
+        self.stops.append((how, left))
         self.trainer = Trainer(self.workdir, self.sets, str(len(self.stops)))
         return err
 
@@ -153,35 +180,40 @@ def straight(mnist_data_dir, tmp_path_factory):
 
 @pytest.mark.slow
 def test_killed_and_terminated_training_resumes_exactly(straight, tmp_path):
-    chain = Chain(tmp_path / "run")
-    ckpt = tmp_path / "run" / "checkpoints"
+    workdir = tmp_path / "run"
+    chain = Chain(workdir)
 
-    chain.trainer.wait_until(lambda: chain.trainer.names_latest(10), "checkpoint 10")
-    chain.stop(signal.SIGKILL, "SIGKILL as soon as ckpt-10 is named")
+    chain.trainer.wait_for_checkpoint_after(0)
+    chain.stop(signal.SIGKILL, "SIGKILL as soon as the first checkpoint is named")
 
-    chain.trainer.wait_until((ckpt / "ckpt-30_temp").exists, "the write of checkpoint 30")
-    chain.stop(signal.SIGKILL, "SIGKILL while ckpt-30 is being written")
+    writes = []
+    chain.trainer.wait_until(
+        lambda: writes.extend(chain.trainer.checkpoint_writes()) or writes, "a checkpoint write"
+    )
+    name = writes[0].name.removesuffix("_temp")
+    chain.stop(signal.SIGKILL, f"SIGKILL during the write of {name}")
+    cut = writes[0].exists() and not (workdir / "checkpoints" / f"{name}.index").exists()
 
-    chain.trainer.wait_until(lambda: chain.trainer.names_latest(40), "checkpoint 40")
-    time.sleep(0.05)
-    err = chain.stop(signal.SIGTERM, "SIGTERM a few steps after ckpt-40")
+    chain.trainer.wait_for_checkpoint_after(40)  # so the next reruns start past a data epoch
+    chain.trainer.train_a_little()
+    err = chain.stop(signal.SIGTERM, "SIGTERM a few steps after a checkpoint")
     step = chain.stops[-1][1]
-    assert 40 < step < STEPS and f"SIGTERM at step {step}: state saved to" in err, err
+    assert f"SIGTERM at step {step}: state saved to" in err, err
+    assert step % 10, "the SIGTERM checkpoint should hold a step between periodic ones"
 
-    chain.trainer.wait_until(lambda: chain.trainer.names_latest(50), "checkpoint 50")
-    time.sleep(0.05)
-    chain.stop(signal.SIGKILL, "SIGKILL a few steps after ckpt-50")
+    chain.trainer.wait_for_checkpoint_after(step)
+    chain.trainer.train_a_little()
+    chain.stop(signal.SIGKILL, "SIGKILL a few steps after a checkpoint")
 
     assert f"trained to step {STEPS}" in chain.finish()
-    print("stops (how, resumed at):", chain.stops)
-    assert chain.stops[0][1] >= 10 and chain.stops[1][1] in (20, 30)
+    print("stops (how, resumed at):", chain.stops, "write cut by the kill:", cut)
+    steps = [step for _, step in chain.stops]
+    assert steps == sorted(steps) and steps[-1] > 32, steps
     assert_same_state(
         tensors(straight / "checkpoints" / f"ckpt-{STEPS}"),
-        tensors(ckpt / f"ckpt-{STEPS}"),
+        tensors(workdir / "checkpoints" / f"ckpt-{STEPS}"),
     )
-    assert (straight / "samples.png").read_bytes() == (
-        tmp_path / "run" / "samples.png"
-    ).read_bytes()
+    assert (straight / "samples.png").read_bytes() == (workdir / "samples.png").read_bytes()
 
 
 @pytest.mark.slow
@@ -190,10 +222,10 @@ def test_mixed_precision_training_killed_mid_run_resumes_exactly(mnist_data_dir,
     straight = uninterrupted(tmp_path_factory, sets)
     workdir = tmp_path_factory.mktemp("mp") / "run"
     chain = Chain(workdir, sets)
-    chain.trainer.wait_until(lambda: chain.trainer.names_latest(40), "checkpoint 40")
-    chain.stop(signal.SIGKILL, "SIGKILL as soon as ckpt-40 is named")
+    chain.trainer.wait_for_checkpoint_after(30)  # past the first data epoch (32 steps)
+    chain.trainer.train_a_little()
+    chain.stop(signal.SIGKILL, "SIGKILL a few steps after a checkpoint")
     chain.finish()
-    assert chain.stops[0][1] >= 40  # past the first data epoch (32 steps)
     assert_same_state(
         tensors(straight / "checkpoints" / f"ckpt-{STEPS}"),
         tensors(workdir / "checkpoints" / f"ckpt-{STEPS}"),
@@ -206,7 +238,7 @@ def test_second_trainer_is_refused_and_sigterm_saves_the_current_step(mnist_data
     workdir = tmp_path / "run"
     sets = ["train.steps=1000000", "train.checkpoint_every=10", "export.enabled=false"]
     first = Trainer(workdir, sets, "first")
-    first.wait_until(lambda: first.names_latest(10), "checkpoint 10")
+    first.wait_for_checkpoint_after(0)
     events = sorted((workdir / "tensorboard").iterdir())
 
     # Were it not refused, the second would resume the first's checkpoint and end soon.
@@ -223,4 +255,4 @@ def test_second_trainer_is_refused_and_sigterm_saves_the_current_step(mnist_data
     assert match, err
     step = int(match.group(1))
     assert match.group(2) == str(workdir / "checkpoints" / f"ckpt-{step}")
-    assert complete_steps(workdir)[-1] == step and first.names_latest(step)
+    assert complete_steps(workdir)[-1] == step == first.latest_step()
