@@ -7,8 +7,9 @@ saving: every draw is a stateless function of `(seed, step)`, and so is the data
 
 A save is durable before it is announced: the checkpoint's files are fsynced before the
 `checkpoint` pointer file names them, and the pointer is fsynced in turn. Restoring takes the
-newest *complete* checkpoint in the directory (the pointer may name one whose files were lost),
-and refuses to start over a directory whose checkpoints are all incomplete.
+newest *complete* checkpoint in the directory that reads (the pointer may name one whose files
+were lost or damaged), and refuses to start over a directory whose checkpoints are all
+incomplete.
 """
 
 from __future__ import annotations
@@ -153,27 +154,12 @@ class Checkpointer:
         self.latest: str | None = None
 
     def restore(self) -> int:
-        """Restores the newest complete checkpoint, if any; returns the step reached.
-
-        A checkpoint that cannot be read is logged and the next older one is tried.
+        """Restores the newest complete, readable checkpoint, if any; returns the step reached.
 
         Raises:
           TrainingError: if checkpoints exist but none is complete or readable.
         """
-        complete = complete_checkpoints(self.restore_dir)
-        for prefix in complete:
-            try:
-                self.checkpoint.restore(prefix).assert_existing_objects_matched()
-            except (tf.errors.OpError, AssertionError, ValueError) as e:
-                log.warning("Cannot restore %s (%s); trying an older checkpoint", prefix, e)
-                continue
-            self.latest = prefix
-            return int(self.gan.step.numpy())
-        if complete:
-            raise TrainingError(
-                f"no checkpoint in {self.restore_dir} can be restored (tried "
-                f"{', '.join(os.path.basename(p) for p in complete)}); see the log above"
-            )
+        self.latest = restore_newest(self.checkpoint, self.restore_dir) or self.latest
         return int(self.gan.step.numpy())
 
     def save(self) -> str:
@@ -185,6 +171,45 @@ class Checkpointer:
             files.fsync_dir(self.directory)
         self.latest = path
         return path
+
+
+def restore_newest(
+    checkpoint: tf.train.Checkpoint, directory: str, partial: bool = False
+) -> str | None:
+    """Restores `checkpoint` from the newest complete checkpoint in `directory` that reads.
+
+    A checkpoint that fails to restore (a damaged file) is logged and the next older one is
+    tried.
+
+    Args:
+      checkpoint: what to restore.
+      directory: the checkpoint directory.
+      partial: whether `checkpoint` holds only part of what was saved.
+
+    Returns:
+      The prefix restored from, or None if the directory holds no checkpoint.
+
+    Raises:
+      TrainingError: if checkpoints exist but none is complete or readable.
+    """
+    complete = complete_checkpoints(directory)
+    for prefix in complete:
+        try:
+            status = checkpoint.restore(prefix)
+            if partial:
+                status.expect_partial()
+            else:
+                status.assert_existing_objects_matched()
+        except Exception as e:  # A damaged file raises OpError, IndexError, ValueError...
+            log.warning("Cannot restore %s (%r); trying an older checkpoint", prefix, e)
+            continue
+        return prefix
+    if complete:
+        raise TrainingError(
+            f"no checkpoint in {directory} can be restored (tried "
+            f"{', '.join(os.path.basename(p) for p in complete)}); see the log above"
+        )
+    return None
 
 
 def restore_ema_generator(generator: keras.Model, directory: str) -> int:
@@ -199,12 +224,10 @@ def restore_ema_generator(generator: keras.Model, directory: str) -> int:
 
     Raises:
       FileNotFoundError: if the directory holds no checkpoint.
-      TrainingError: if it holds checkpoints but none is complete.
+      TrainingError: if it holds checkpoints but none is complete or readable.
     """
-    complete = complete_checkpoints(directory)
-    if not complete:
+    ema = tf.train.Checkpoint(ema_generator=_Variables(generator.variables))
+    prefix = restore_newest(ema, directory, partial=True)
+    if prefix is None:
         raise FileNotFoundError(f"no checkpoint in {directory}")
-    tf.train.Checkpoint(ema_generator=_Variables(generator.variables)).restore(
-        complete[0]
-    ).expect_partial()
-    return checkpoint_step(complete[0])
+    return checkpoint_step(prefix)

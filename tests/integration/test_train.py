@@ -141,6 +141,13 @@ def test_resume_skips_a_checkpoint_whose_files_are_missing(smoke_config, tmp_pat
     assert (again.start_step, again.step) == (10, 20)
     assert_same_state(expected, state(again.gan))
 
+    # A checkpoint whose data file was cut short is passed over the same way.
+    (data,) = (workdir / "checkpoints").glob("ckpt-20.data-*")
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    again = train.train(cfg, str(workdir), verbose=0)
+    assert (again.start_step, again.step) == (10, 20)
+    assert_same_state(expected, state(again.gan))
+
     # With no complete checkpoint left, the run refuses to start over the old one.
     for path in (workdir / "checkpoints").glob("ckpt-*.data-*"):
         path.unlink()
