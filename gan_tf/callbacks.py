@@ -1,8 +1,11 @@
-"""Keras callbacks of a training run: non-finite guard, checkpoints, TensorBoard."""
+"""Keras callbacks of a training run: non-finite guard, checkpoints, signals, TensorBoard."""
 
 from __future__ import annotations
 
+import logging
 import math
+import signal
+import threading
 import time
 
 import keras
@@ -13,6 +16,8 @@ from gan_tf import images
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.models.gan import GAN
 from gan_tf.networks.base import condition
+
+log = logging.getLogger(__name__)
 
 
 def _step(model: GAN) -> int:
@@ -66,6 +71,48 @@ class CheckpointEvery(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         self.checkpointer.save()
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Turns SIGINT (Ctrl-C) and SIGTERM (what orchestrators send) into a clean stop.
+
+    Used as a context manager around training, it handles both signals: the first one is
+    recorded in `received` and stops `fit` at the end of the running step, so the caller can
+    save a checkpoint; a second one raises `KeyboardInterrupt` at once. Signal handlers can
+    only be set on the main thread; elsewhere (e.g. inside an orchestrator's worker thread)
+    signals keep their previous behaviour.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        super().__init__()
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        log.warning(
+            "%s received: stopping after the current step and saving a checkpoint "
+            "(send it again to stop at once, without saving)",
+            signal.Signals(signum).name,
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.model.stop_training = True
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
 
 class TensorBoardLogger(keras.callbacks.Callback):

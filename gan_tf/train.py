@@ -2,50 +2,42 @@
 
 A workdir holds everything about a run:
 
-    config.json        the resolved configuration (written before training starts)
-    checkpoints/       training state every `train.checkpoint_every` steps and at the end
-    tensorboard/       event files: losses, throughput, EMA sample grids
-    samples.png        a grid of EMA samples at fixed latents, written at the end
+    config.json          the resolved configuration (written before training starts)
+    config_history.json  settings changed on resume (learning rates, lengths, periods)
+    checkpoints/         training state every `train.checkpoint_every` steps and at the end
+    tensorboard/         event files: losses, throughput, EMA sample grids
+    samples.png          a grid of EMA samples at fixed latents, written at the end
+    .lock                held by the one process training in the workdir
 
-Running `train` again on the same workdir resumes from the last checkpoint: the step, both
-networks, the EMA generator, both optimizers and (being stateless) every random draw and the
-data order continue as if the run had not stopped.
+Running `train` again on the same workdir resumes from the newest complete checkpoint: the
+step, both networks, the EMA generator, both optimizers (with their loss-scale state) and
+(being stateless functions of the seed and step) every random draw and the data order
+continue as if the run had not stopped, whether it ended normally, on SIGINT/SIGTERM (which
+save a checkpoint first) or was killed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
+import signal
 import sys
 from typing import NamedTuple
 
 import keras
 import tensorflow as tf
 
-from gan_tf import callbacks, distribute, files, images, networks, streams
+from gan_tf import callbacks, checkpoint, distribute, files, images, networks, streams
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
 from gan_tf.data import pipeline
 from gan_tf.errors import ConfigError, DataError, TrainingError
 from gan_tf.models.gan import GAN
 from gan_tf.networks.base import dtype_policy
+from gan_tf.workdir import checkpoint_dir, config_changes, record_config, write_training_state
 
 log = logging.getLogger(__name__)
-
-# Keys that may change between invocations on the same workdir.
-RESUMABLE_CHANGES = {
-    "train.steps",
-    "train.steps_per_epoch",
-    "train.log_every",
-    "train.image_every",
-    "train.checkpoint_every",
-    "train.keep_checkpoints",
-    "train.strategy",
-    "eval.every",
-    "export.enabled",
-}
 
 
 class TrainResult(NamedTuple):
@@ -56,6 +48,25 @@ class TrainResult(NamedTuple):
     checkpoint: str | None
     samples_path: str
     export_dir: str | None = None
+    start_step: int = 0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped on SIGINT or SIGTERM, after saving a checkpoint of its last step.
+
+    Attributes:
+      signum: the signal received.
+      step: the step reached.
+      checkpoint: the checkpoint holding that step (None if none was written yet).
+    """
+
+    def __init__(self, signum: int, step: int, checkpoint: str | None):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        saved = f"state saved to {checkpoint}" if checkpoint else "no checkpoint yet"
+        super().__init__(
+            f"{signal.Signals(signum).name} at step {step}: {saved}; rerun the same command "
+            "to resume"
+        )
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -200,25 +211,6 @@ def fit_plan(start: int, total: int, steps_per_epoch: int) -> list[tuple[int, in
     return plan
 
 
-def _write_config(config: Config, workdir: str) -> None:
-    path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
-        previous = Config.from_json_file(path).to_dict()
-        changed = [
-            f"{section}.{key}"
-            for section, values in config.to_dict().items()
-            for key, value in values.items()
-            if previous[section][key] != value
-        ]
-        fixed = [key for key in changed if key not in RESUMABLE_CHANGES]
-        if fixed:
-            raise ConfigError(
-                f"{workdir} holds a run with a different configuration ({', '.join(fixed)}); "
-                "use a new --workdir, or the same settings to resume"
-            )
-    files.atomic_write(path, config.to_json())
-
-
 def _check_first_batch(dataset: tf.data.Dataset, description: str) -> None:
     try:
         next(iter(dataset.take(1)))
@@ -248,13 +240,15 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
     Raises:
       ConfigError: for bad configuration, or a workdir holding a different run.
       DataError: for missing, empty, corrupt or wrongly shaped data.
-      TrainingError: when a loss becomes NaN/Inf (the last good checkpoint is kept).
+      LockedError: when another process is training in `workdir`.
+      TrainingError: when a loss becomes NaN/Inf (the last good checkpoint is kept), or the
+        workdir's checkpoints are all incomplete.
+      Interrupted: on SIGINT/SIGTERM, after saving a checkpoint.
     """
     validate(config)
-    t = config.train
-    strategy = distribute.get_strategy(t.strategy)
-    distribute.check_batch_size(t.batch_size, strategy)
-    replica_batch = t.batch_size // strategy.num_replicas_in_sync
+    strategy = distribute.get_strategy(config.train.strategy)
+    distribute.check_batch_size(config.train.batch_size, strategy)
+    replica_batch = config.train.batch_size // strategy.num_replicas_in_sync
     group = networks.resolved_kwargs(config.model, "discriminator").get("mbstd_group", 0)
     if group and replica_batch % group:
         raise ConfigError(
@@ -263,29 +257,53 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
         )
     # Only the chief writes shared outputs; other workers save into a private scratch dir.
     chief = distribute.is_chief(strategy)
-    scratch = os.path.join(workdir, f".{distribute.task_suffix(strategy)}") if not chief else None
-    os.makedirs(workdir, exist_ok=True)
-    if chief:
-        _write_config(config, workdir)
-    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    scratch = None if chief else os.path.join(workdir, f".{distribute.task_suffix(strategy)}")
+    with (
+        files.DirLock(scratch or workdir, "training workdir"),
+        callbacks.StopOnSignal() as stop,
+    ):
+        return _train(config, workdir, strategy, scratch, stop, verbose)
+
+
+def _train(
+    config: Config,
+    workdir: str,
+    strategy: tf.distribute.Strategy,
+    scratch: str | None,
+    stop: callbacks.StopOnSignal,
+    verbose: int | str,
+) -> TrainResult:
+    t = config.train
+    changes = {} if scratch else config_changes(config, workdir)
+    saved_dir = checkpoint_dir(workdir)
     with strategy.scope():
         gan = build_gan(config)
         checkpointer = Checkpointer(
             gan,
-            os.path.join(scratch, "checkpoints") if scratch else checkpoint_dir,
+            os.path.join(scratch, "checkpoints") if scratch else saved_dir,
             t.keep_checkpoints,
-            restore_dir=checkpoint_dir,
+            restore_dir=saved_dir,
         )
     start = checkpointer.restore()
+    # Learning rates are settings, not state: a resumed run uses the configured ones. A
+    # constant rate is a variable the restore just overwrote; a schedule is built from them.
+    for optimizer, rate in ((gan.g_optimizer, t.g_lr), (gan.d_optimizer, t.d_lr)):
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        if not isinstance(inner._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            optimizer.learning_rate = rate
+    if not scratch:
+        record_config(config, workdir, changes, start)
     if start:
-        log.info("Resuming %s at step %d", workdir, start)
+        log.info("Resuming %s at step %d from %s", workdir, start, checkpointer.latest)
+    for key, (old, new) in changes.items():
+        log.info("%s changed from %r to %r at step %d", key, old, new, start)
 
     guard = callbacks.NonFiniteGuard()
     grid = callbacks.grid_inputs(
         config.model.latent_dim, config.data.num_classes, t.num_grid, t.seed
     )
     tensorboard = callbacks.TensorBoardLogger(
-        os.path.join(workdir, "tensorboard") if chief else None,
+        None if scratch else os.path.join(workdir, "tensorboard"),
         t.log_every,
         t.image_every,
         grid,
@@ -293,7 +311,12 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
         guard,
     )
     tensorboard.set_model(gan)
-    cbs = [guard, callbacks.CheckpointEvery(checkpointer, t.checkpoint_every, guard), tensorboard]
+    cbs = [
+        guard,
+        callbacks.CheckpointEvery(checkpointer, t.checkpoint_every, guard),
+        stop,
+        tensorboard,
+    ]
     if config.eval.every > 0:
         from gan_tf.metrics.callback import EvalCallback
 
@@ -303,6 +326,8 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
 
     try:
         for initial_epoch, epochs, steps_per_epoch in fit_plan(start, t.steps, t.steps_per_epoch):
+            if stop.received is not None:
+                break
             dataset = pipeline.train_dataset(config, int(gan.step.numpy()))
             _check_first_batch(dataset, config.data.source)
             gan.fit(
@@ -313,38 +338,41 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
                 callbacks=cbs,
                 verbose=verbose,
             )
-            if guard.failure:
+            if guard.failure or stop.received is not None:
                 break
     except tf.errors.InvalidArgumentError as e:
         raise DataError(f"bad training data: {_op_message(e)}") from None
-    except KeyboardInterrupt:
-        if guard.failure is None and callbacks.all_finite(gan):
-            saved = checkpointer.save()
-            log.warning("Interrupted: state saved to %s; rerun the same command to resume", saved)
-        raise
 
+    step = int(gan.step.numpy())
     if guard.failure is None and not callbacks.all_finite(gan):
-        guard.failure = f"non-finite weights at step {int(gan.step.numpy())}"
+        guard.failure = f"non-finite weights at step {step}"
     if guard.failure:
         raise TrainingError(
             f"{guard.failure}; training stopped. The last good checkpoint "
-            f"({checkpointer.latest or 'none yet'}) is kept; lower the learning rates or "
-            "change the loss, then rerun to resume from it"
+            f"({checkpointer.latest or 'none yet'}) is kept: lower the learning rates "
+            "(--set train.g_lr=... --set train.d_lr=...) and rerun to resume from it"
         )
-    step = int(gan.step.numpy())
-    checkpoint = checkpointer.latest
-    if checkpoint is None or not checkpoint.endswith(f"-{step}"):
-        checkpoint = checkpointer.save()
-    if not chief:
+    if stop.received is not None:
+        saved = checkpointer.latest if step == start else _save_once(checkpointer, step)
+        raise Interrupted(stop.received, step, saved)
+    saved = _save_once(checkpointer, step)
+    if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
-        return TrainResult(gan, step, None, "", None)
+        return TrainResult(gan, step, None, "", None, start)
     tensorboard.write_samples(step)  # recomputes the EMA generator's statistics
     samples_path = os.path.join(workdir, "samples.png")
     write_samples(gan, grid, samples_path)
-    with open(os.path.join(workdir, "training_state.json"), "w", encoding="utf-8") as f:
-        json.dump({"step": step, "checkpoint": checkpoint}, f)
-    export_dir = _export(gan, config, workdir, step, checkpoint) if config.export.enabled else None
-    return TrainResult(gan, step, checkpoint, samples_path, export_dir)
+    write_training_state(workdir, step, saved)
+    export_dir = _export(gan, config, workdir, step, saved) if config.export.enabled else None
+    return TrainResult(gan, step, saved, samples_path, export_dir, start)
+
+
+def _save_once(checkpointer: Checkpointer, step: int) -> str:
+    """The checkpoint of `step`: the latest one if it holds that step, else a new one."""
+    latest = checkpointer.latest
+    if latest is not None and checkpoint.checkpoint_step(latest) == step:
+        return latest
+    return checkpointer.save()
 
 
 def _export(gan: GAN, config: Config, workdir: str, step: int, checkpoint: str) -> str:

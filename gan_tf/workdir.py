@@ -1,13 +1,109 @@
-"""Reading a finished or running training workdir back: its config and EMA generator."""
+"""The files of a training workdir: its config and their changes, run state, EMA generator.
+
+Besides TensorBoard logs, samples and the export (see `gan_tf.train`), a workdir holds:
+
+    config.json           the resolved configuration of the run's latest invocation
+    config_history.json   settings changed on resume: step, time, old and new values
+    training_state.json   step and checkpoint reached by the last finished invocation
+    checkpoints/          training state (see `gan_tf.checkpoint`)
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from typing import Any
 
-from gan_tf import checkpoint, networks
+from gan_tf import checkpoint, files, networks
 from gan_tf.config import Config
-from gan_tf.errors import GanTfError
+from gan_tf.errors import ConfigError, GanTfError
 from gan_tf.networks.base import Generator
+
+# Settings that may change when a run is resumed: lengths, periods and placement, and the
+# learning rates (lowering them is the way on after a NaN/Inf stop).
+RESUMABLE_CHANGES = {
+    "train.steps",
+    "train.steps_per_epoch",
+    "train.log_every",
+    "train.image_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.strategy",
+    "train.g_lr",
+    "train.d_lr",
+    "eval.every",
+    "export.enabled",
+}
+
+
+def checkpoint_dir(workdir: str) -> str:
+    """The checkpoint directory of a workdir."""
+    return os.path.join(workdir, "checkpoints")
+
+
+def config_changes(config: Config, workdir: str) -> dict[str, tuple[Any, Any]]:
+    """Settings of `config` that differ from the run saved in `workdir`, as `(old, new)`.
+
+    A workdir without a checkpoint holds nothing to resume, so any configuration may
+    replace its own (a failed start, e.g. a mistyped data path, can be retried in place).
+
+    Raises:
+      ConfigError: if the workdir holds checkpoints of a run whose settings differ in a key
+        outside `RESUMABLE_CHANGES`.
+    """
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path) or not checkpoint.has_checkpoints(checkpoint_dir(workdir)):
+        return {}
+    previous = Config.from_json_file(path).to_dict()
+    changes = {
+        f"{section}.{key}": (previous[section][key], value)
+        for section, values in config.to_dict().items()
+        for key, value in values.items()
+        if previous[section][key] != value
+    }
+    fixed = [key for key in changes if key not in RESUMABLE_CHANGES]
+    if fixed:
+        raise ConfigError(
+            f"{workdir} holds a run with a different configuration ({', '.join(fixed)}); "
+            "use a new --workdir, or the same settings to resume (only "
+            f"{', '.join(sorted(RESUMABLE_CHANGES))} may change)"
+        )
+    return changes
+
+
+def record_config(
+    config: Config, workdir: str, changes: dict[str, tuple[Any, Any]], step: int
+) -> None:
+    """Writes `config.json`, after appending `changes` made at `step` to the history."""
+    if changes:
+        path = os.path.join(workdir, "config_history.json")
+        history = read_json(path, default=[])
+        history.append(
+            {
+                "step": step,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "changes": {key: {"from": a, "to": b} for key, (a, b) in changes.items()},
+            }
+        )
+        files.atomic_write_json(path, history)
+    files.atomic_write(os.path.join(workdir, "config.json"), config.to_json())
+
+
+def write_training_state(workdir: str, step: int, checkpoint_path: str) -> None:
+    """Records the step and checkpoint a finished invocation reached."""
+    files.atomic_write_json(
+        os.path.join(workdir, "training_state.json"),
+        {"step": step, "checkpoint": checkpoint_path},
+    )
+
+
+def read_json(path: str, default: Any = None) -> Any:
+    """The JSON value stored at `path`, or `default` if there is no such file."""
+    if not os.path.exists(path):
+        return default
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 def load_config(workdir: str) -> Config:
@@ -39,7 +135,7 @@ def load_generator(
     generator, _ = networks.build(config)
     generator(generator.dummy_inputs())
     try:
-        step = checkpoint.restore_ema_generator(generator, os.path.join(workdir, "checkpoints"))
+        step = checkpoint.restore_ema_generator(generator, checkpoint_dir(workdir))
     except FileNotFoundError:
         raise GanTfError(f"{workdir} holds no checkpoint yet") from None
     if recompute_statistics:

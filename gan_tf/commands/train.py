@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gan_tf import presets
 from gan_tf.commands import add_overrides
@@ -17,7 +18,9 @@ def add_parser(subparsers) -> None:
         description=(
             "Train the GAN described by a preset, refined with --set overrides. The resolved "
             "config, checkpoints, TensorBoard logs and a sample grid go to --workdir; "
-            "rerunning the same command resumes from the last checkpoint."
+            "rerunning the same command resumes from the last checkpoint (the learning rates "
+            "and the run's length may change). SIGINT (Ctrl-C) and SIGTERM stop after the "
+            "current step with a checkpoint saved, exiting with 128 + the signal number."
         ),
         epilog="presets: "
         + "; ".join(
@@ -49,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_json())
         return 0
-    result = train.train(config, args.workdir)
+    try:
+        result = train.train(config, args.workdir)
+    except train.Interrupted as e:
+        print(f"gan-tf train: {e}", file=sys.stderr)
+        return 128 + e.signum
     print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
     print(f"samples: {result.samples_path}")
     print(f"TensorBoard: tensorboard --logdir {args.workdir}/tensorboard")

@@ -1,8 +1,11 @@
 """The training input pipeline: epochs of shuffled records, decoded, batched, prefetched.
 
-The order of examples is a pure function of `train.seed` (each epoch reshuffled from it), so a
-run resumed at step `s` reads exactly what step `s` of an uninterrupted run would: the records
-already consumed are skipped before decoding, which costs one pass over raw bytes.
+The order of examples is a pure function of `(train.seed, epoch)`: epoch `e` is the records
+shuffled with a seed derived statelessly from the two, on its own, so the order depends neither
+on the epochs before it nor on how many iterators were made over the dataset. A run resumed at
+step `s` starts at the epoch holding example `s * batch_size` and skips what that epoch already
+served (before decoding), so it reads exactly what step `s` of an uninterrupted run reads, at
+the cost of at most one epoch of raw records.
 
 Datasets whose decoded images fit in `data.cache_mb` (MNIST: 47 MB) are decoded once and kept
 in memory; the shuffle then moves decoded images instead of encoded ones, in the same order,
@@ -77,6 +80,17 @@ def decoded_bytes(cfg: DataConfig, count: int) -> int:
     return count * cfg.image_size**2 * cfg.channels * (4 if cfg.resize else 1)
 
 
+def epoch_seed(seed: int, epoch: tf.Tensor) -> tf.Tensor:
+    """The shuffle seed of one epoch: a stateless function of `(seed, epoch)` (int64)."""
+    return tf.random.stateless_uniform(
+        [], seed=tf.stack([tf.constant(seed, tf.int64), epoch]), minval=None, dtype=tf.int64
+    )
+
+
+# Graph-level seed of each epoch's shuffle; the epoch's own seed is the op-level one.
+_GRAPH_SEED = 1
+
+
 def train_dataset(config: Config, start_step: int = 0) -> tf.data.Dataset:
     """Infinite dataset of global batches, positioned at `start_step`.
 
@@ -92,11 +106,22 @@ def train_dataset(config: Config, start_step: int = 0) -> tf.data.Dataset:
     buffer = max(1, min(cfg.shuffle_buffer, recs.count))
     decode = decode_fn(cfg, recs.image_is_path)
     cached = decoded_bytes(cfg, recs.count) <= cfg.cache_mb * 2**20
-    ds = recs.dataset
+    examples = recs.dataset
     if cached:
-        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    ds = ds.shuffle(buffer, seed=config.train.seed, reshuffle_each_iteration=True)
-    ds = ds.repeat().skip(start_step * config.train.batch_size)
+        examples = examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    first_epoch, offset = divmod(start_step * config.train.batch_size, recs.count)
+
+    def epoch(index: tf.Tensor) -> tf.data.Dataset:
+        # Pinning this function's graph-level seed leaves TensorFlow's global seed (set by
+        # whoever ran before) out of the order. It also lets the op-level seed be a tensor,
+        # which `random_seed.get_seed` rejects when the global seed is 0.
+        tf.random.set_seed(_GRAPH_SEED)
+        shuffled = examples.shuffle(
+            buffer, seed=epoch_seed(config.train.seed, index), reshuffle_each_iteration=False
+        )
+        return shuffled.skip(tf.where(index == first_epoch, tf.constant(offset, tf.int64), 0))
+
+    ds = tf.data.Dataset.counter(first_epoch).flat_map(epoch)
     if not cached:
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(config.train.batch_size, drop_remainder=True)

@@ -19,10 +19,13 @@ OVERRIDES = [
     "train.checkpoint_every=3",
     "train.batch_size=16",
     # SGD: Adam's first updates are ~lr * sign(grad), which turns float noise into lr-sized
-    # differences and would hide (or fake) a scaling error.
+    # differences and would hide (or fake) a scaling error. At lr 0.05 some data orders
+    # (train.seed 2 and 3 before the per-epoch shuffle; 0 and 1 after it) grew float rounding
+    # into 1e-3..1e-2 differences within 6 steps; at 0.01 every order tried stays within 2e-7,
+    # and a 2x update (a per-replica mean loss) is still far outside the tolerance.
     "train.optimizer=sgd",
-    "train.g_lr=0.05",
-    "train.d_lr=0.05",
+    "train.g_lr=0.01",
+    "train.d_lr=0.01",
 ]
 
 
@@ -99,4 +102,5 @@ def test_two_workers_match_single_process(mnist_data_dir, tmp_path):
     ]
     assert (workdir / "export" / "saved_model.pb").exists()
     assert not (workdir / ".worker-1").exists()
-    assert [p.name for p in workdir.iterdir() if p.name.startswith(".")] == []
+    # The only hidden file is the chief's workdir lock.
+    assert [p.name for p in workdir.iterdir() if p.name.startswith(".")] == [".lock"]

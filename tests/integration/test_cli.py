@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import cli
+from gan_tf import cli, presets
+from gan_tf.config import Config
 from gan_tf.data import tfrecord
 
 
@@ -107,3 +109,29 @@ def test_cli_turns_on_onednn_unless_told_otherwise(monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+def test_failed_start_can_be_retried_in_the_same_workdir(tmp_path):
+    data = tmp_path / "data.tfrecord"
+    tfrecord.write_images(str(data), np.zeros([32, 28, 28, 1], np.uint8))
+    workdir = tmp_path / "run"
+    sets = ["data.source=tfrecord", "train.steps=2", "export.enabled=false"]
+    out = gan_tf(*train_args(workdir, *sets, f"data.path={tmp_path}/dta.tfrecord"))
+    assert out.returncode == 2 and "no TFRecord files match" in out.stderr
+    out = gan_tf(*train_args(workdir, *sets, f"data.path={data}"))
+    assert out.returncode == 0, out.stderr
+    assert "trained to step 2" in out.stdout
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["data"]["path"] == str(data)
+
+
+def test_print_config_prints_the_resolved_config_and_trains_nothing(tmp_path):
+    workdir = tmp_path / "run"
+    args = train_args(workdir, "train.steps=7", "model.generator.width=4")
+    out = gan_tf(*args, "--strategy", "one_device", "--print-config")
+    assert out.returncode == 0, out.stderr
+    expected = presets.smoke().override(
+        ["train.steps=7", "model.generator.width=4", "train.strategy=one_device"]
+    )
+    assert Config.from_dict(json.loads(out.stdout)) == expected
+    assert not workdir.exists()

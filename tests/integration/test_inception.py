@@ -20,6 +20,9 @@ from gan_tf.metrics.fid import fid_from_features
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "inception")
 TOLERANCE = 1e-4  # relative: max |ours - reference| / max |reference|
+# Relative FID error. Ours is within 2e-6 of the reference; the half-pixel bilinear resizer,
+# a plausible wrong pre-processing, is 0.6% off on the 64-image pairs and 3.8% on 8.
+FID_TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -69,14 +72,14 @@ def test_end_to_end_grayscale_mnist_matches_stylegan_protocol(mnist_features, re
     assert relative_error(b, reference["mnist_b_features"]) <= TOLERANCE
 
 
-def test_end_to_end_fid_of_stored_images_within_one_percent(mnist_features, reference):
+def test_end_to_end_fid_of_stored_images_matches_the_reference(mnist_features, reference):
     # uint8 28x28 grayscale in, FID out, against FID of the reference features. 8 samples
     # are rank-deficient; allowed here only to compare the pipelines.
     ours = fid_from_features(*mnist_features, allow_rank_deficient=True)
     expected = fid_from_features(
         reference["mnist_a_features"], reference["mnist_b_features"], allow_rank_deficient=True
     )
-    assert ours == pytest.approx(expected, rel=0.01)
+    assert ours == pytest.approx(expected, rel=FID_TOLERANCE)
 
 
 def test_end_to_end_rgb_of_odd_size(extractor, reference):
@@ -85,12 +88,12 @@ def test_end_to_end_rgb_of_odd_size(extractor, reference):
 
 
 @pytest.mark.slow
-def test_fid_on_mnist_sized_inputs_within_one_percent(extractor, reference):
+def test_fid_on_mnist_sized_inputs_matches_the_reference(extractor, reference):
     a, b = extractor(reference["mnist_a"]), extractor(reference["mnist_b"])
     # 64 samples < 2048 dims: rank-deficient, allowed here only to compare pipelines.
     ours = fid_from_features(a, b, allow_rank_deficient=True)
     expected = reference["meta"]["fid_mnist_a_vs_b"]
-    assert ours == pytest.approx(expected, rel=0.01)
+    assert ours == pytest.approx(expected, rel=FID_TOLERANCE)
 
 
 def test_half_pixel_resizer_is_not_the_reference(reference):

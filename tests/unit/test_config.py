@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from gan_tf import presets
+from gan_tf import distribute, presets, train
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError
+from gan_tf.metrics.api import parse_metrics
 
 
 def test_override_parses_types():
@@ -62,6 +63,16 @@ def test_configs_are_frozen():
 def test_presets_are_valid_configs(name):
     cfg = presets.get(name)
     assert Config.from_dict(cfg.to_dict()) == cfg
+    train.validate(cfg)
+    assert cfg.train.strategy in distribute.STRATEGIES
+    parse_metrics(cfg.eval.metrics, cfg.eval.features)
+    gan = train.build_gan(cfg)  # networks, loss, DiffAugment policy, optimizers
+    d = cfg.data
+    images = gan.generator(gan.generator.dummy_inputs(batch=3))
+    assert images.shape == (3, d.image_size, d.image_size, d.channels)
+    real = gan.discriminator.dummy_inputs(batch=3)
+    assert gan.discriminator(real).shape == (3, 1)
+    assert (d.num_classes > 0) == isinstance(real, tuple)
 
 
 def test_preset_specifics():
