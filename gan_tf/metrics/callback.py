@@ -54,19 +54,19 @@ class EvalCallback(keras.callbacks.Callback):
             self._reference = [b.numpy() for b in ds]
         return self._reference
 
-    def _generate(self, seeds: np.ndarray) -> np.ndarray:
-        generator = self.model.ema_generator
-        z = sampling.latents_for_seeds(seeds, generator.latent_dim)
-        labels = sampling.labels_for_seeds(seeds, self.config.data.num_classes)
-        x = generator(z if labels is None else (z, labels), training=False)
-        return sources.finite_to_uint8(x, "EMA generator")
-
     def evaluate(self, step: int) -> dict:
         start = time.perf_counter()
-        self.model.ema_generator.recompute_statistics()
         cfg = self.config.eval
+        generator = self.model.output_generator()
+
+        def generate(seeds: np.ndarray) -> np.ndarray:
+            z = sampling.latents_for_seeds(seeds, generator.latent_dim)
+            labels = sampling.labels_for_seeds(seeds, self.config.data.num_classes)
+            x = generator(z if labels is None else (z, labels), training=False)
+            return sources.finite_to_uint8(x, "EMA generator")
+
         result = api.score_generator(
-            self._generate,
+            generate,
             self._reference_batches(),
             cfg.num_samples,
             metrics=self.metrics,
