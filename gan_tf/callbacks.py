@@ -162,7 +162,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
                 self.write_samples(step)
 
     def write_samples(self, step: int) -> None:
-        grid = sample_grid(self.model.ema_generator, self.grid_inputs)
+        grid = sample_grid(self.model.output_generator(), self.grid_inputs)
         with self.writer.as_default(step=step):
             tf.summary.image("samples/ema", grid[None], step=step)
         self.writer.flush()
@@ -181,11 +181,7 @@ def grid_inputs(latent_dim: int, num_classes: int, count: int, seed: int):
 
 
 def sample_grid(generator, inputs) -> np.ndarray:
-    """The EMA generator's images of `grid_inputs` as one uint8 grid (a column per class).
-
-    Recomputes the generator's batch-norm statistics first (`recompute_statistics`).
-    """
-    generator.recompute_statistics()
+    """A generator's images of `grid_inputs` as one uint8 grid (a column per class)."""
     samples = images.to_uint8(generator(inputs, training=False))
     num_classes = getattr(generator, "num_classes", 0)
     return images.make_grid(samples, cols=num_classes if num_classes > 0 else None)

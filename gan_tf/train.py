@@ -359,7 +359,7 @@ def _train(
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
         return TrainResult(gan, step, None, "", None, start)
-    tensorboard.write_samples(step)  # recomputes the EMA generator's statistics
+    tensorboard.write_samples(step)
     samples_path = os.path.join(workdir, "samples.png")
     write_samples(gan, grid, samples_path)
     write_training_state(workdir, step, saved)
@@ -381,7 +381,7 @@ def _export(gan: GAN, config: Config, workdir: str, step: int, checkpoint: str) 
 
     try:
         return export.export_generator(
-            gan.ema_generator,
+            gan.output_generator(),
             os.path.join(workdir, "export"),
             export.run_metadata(config, step),
             warmup_requests=config.export.warmup_requests,
@@ -395,4 +395,4 @@ def _export(gan: GAN, config: Config, workdir: str, step: int, checkpoint: str) 
 
 def write_samples(gan: GAN, inputs, path: str) -> None:
     """Writes a PNG grid of EMA-generator samples."""
-    images.write_png(path, callbacks.sample_grid(gan.ema_generator, inputs))
+    images.write_png(path, callbacks.sample_grid(gan.output_generator(), inputs))

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's kernels, not oneDNN's, unless the caller says otherwise: the parity tests'
+# 1e-5 bounds are set for them, and TensorFlow reads this lazily, so an in-process
+# `gan_tf.cli.main` (which defaults it to 1) would otherwise switch kernels mid-session.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -53,15 +53,11 @@ class EvalCallback(keras.callbacks.Callback):
             self._reference = [b.numpy() for b in ds]
         return self._reference
 
-    def _generate(self, seeds: np.ndarray) -> np.ndarray:
-        return sources.seeded(self.model.ema_generator, "EMA generator")(seeds)
-
     def evaluate(self, step: int) -> dict:
         start = time.perf_counter()
-        self.model.ema_generator.recompute_statistics()
         cfg = self.config.eval
         result = api.score_generator(
-            self._generate,
+            sources.seeded(self.model.output_generator(), "EMA generator"),
             self._reference_batches(),
             cfg.num_samples,
             metrics=self.metrics,

@@ -20,7 +20,29 @@ import tensorflow as tf
 
 from gan_tf import augment, losses, streams
 from gan_tf.errors import ConfigError
-from gan_tf.networks.base import Discriminator, Generator, condition
+from gan_tf.networks.base import Discriminator, Generator, condition, float32_copy
+
+
+class OutputGenerator:
+    """The EMA generator as its outputs see it: a float32 copy of its weights, with batch-norm
+    statistics recomputed for those weights (`Generator.recompute_statistics`).
+
+    An EMA generator averages the weights of many steps but carries the training generator's
+    batch statistics, which do not match its weights. Output goes through a copy so that it
+    never changes the training state: a run that writes samples at some step and one that
+    does not stay bit-identical, and a checkpoint equals the state it was saved from. The
+    copy is made once, when the GAN is built (inside the strategy scope, on every worker).
+    """
+
+    def __init__(self, ema_generator: Generator):
+        self.ema_generator = ema_generator
+        self.net = float32_copy(ema_generator)
+
+    def __call__(self) -> Generator:
+        for target, source in zip(self.net.variables, self.ema_generator.variables):
+            target.assign(tf.cast(source, target.dtype))
+        self.net.recompute_statistics()
+        return self.net
 
 
 class GAN(keras.Model):
@@ -107,7 +129,13 @@ class GAN(keras.Model):
         self.discriminator(self.discriminator.dummy_inputs())
         for ema, var in zip(self.ema_generator.variables, self.generator.variables):
             ema.assign(var)
+        # A plain object, not a layer: the copy is derived state, not tracked or saved.
+        self._outputs = OutputGenerator(self.ema_generator)
         self.built = True
+
+    def output_generator(self) -> Generator:
+        """The EMA generator as samples, evaluations and exports see it (`OutputGenerator`)."""
+        return self._outputs()
 
     def compile(
         self,

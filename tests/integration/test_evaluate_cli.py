@@ -27,6 +27,7 @@ def trained(tmp_path_factory, mnist_data_dir):
     config = presets.smoke().override(
         [
             f"data.data_dir={mnist_data_dir}",
+            "train.steps=20",
             "eval.every=10",
             "eval.features=domain",
             "eval.metrics=kid,fid",

@@ -130,7 +130,9 @@ def test_killed_run_resumes_from_its_periodic_checkpoint_to_identical_state(smok
 
 
 def test_resume_skips_a_checkpoint_whose_files_are_missing(smoke_config, tmp_path):
-    cfg = smoke_config.override(["train.steps=20", "export.enabled=false"])
+    cfg = smoke_config.override(
+        ["train.steps=20", "train.checkpoint_every=10", "export.enabled=false"]
+    )
     workdir = tmp_path / "run"
     first = train.train(cfg, str(workdir), verbose=0)
     expected = state(first.gan)
