@@ -53,7 +53,8 @@ def test_mirrored_steps_equal_single_device_steps(case):
             "train.d_lr=0.05",
             "train.batch_size=8",
             "train.ema_decay=0.5",
-            "model.generator.width=8",  # the 1e-5 bound is for these sizes: rounding grows with width
+            # The 1e-5 bound is for these sizes: rounding grows with the width.
+            "model.generator.width=8",
             "model.discriminator.width=8",
             *CASES[case],
         ]
