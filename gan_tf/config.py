@@ -262,6 +262,18 @@ class Config:
         with open(path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
 
+    def assignments(self) -> list[str]:
+        """`section.field=value` strings (`section.field.name=value` for network settings)
+        that `Config().override(...)` turns back into this config."""
+        out = []
+        for section, values in self.to_dict().items():
+            for key, value in values.items():
+                if isinstance(value, Mapping):
+                    out += [f"{section}.{key}.{name}={v}" for name, v in value.items()]
+                else:
+                    out.append(f"{section}.{key}={value}")
+        return out
+
     def replace(self, **sections: Any) -> Config:
         """Returns a copy with whole sections replaced."""
         return dataclasses.replace(self, **sections)

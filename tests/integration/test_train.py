@@ -86,8 +86,7 @@ def kill_after_checkpoint(config, workdir, step):
     """Runs `gan-tf train` with `config` in a real process, SIGKILLs it once the checkpoint
     of `step` is the latest, and returns the step of the newest checkpoint it left."""
     args = [sys.executable, "-m", "gan_tf.cli", "train", "--preset", "smoke"]
-    for section, values in config.to_dict().items():
-        args += [a for key, value in values.items() for a in ("--set", f"{section}.{key}={value}")]
+    args += [a for assignment in config.assignments() for a in ("--set", assignment)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen([*args, "--workdir", workdir], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300

@@ -155,3 +155,9 @@ def test_switching_architecture_drops_the_presets_foreign_settings():
         base.override(["model.arch=resnet", "model.generator.kernel_size=3"])
     with pytest.raises(ConfigError, match="unknown setting model.generator.kernel_size"):
         Config.from_dict({**base.to_dict(), "model": {**base.to_dict()["model"], "arch": "mlp"}})
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_assignments_rebuild_the_config(name):
+    cfg = presets.get(name)
+    assert Config().override(cfg.assignments()) == cfg
