@@ -44,7 +44,7 @@ def build(args: argparse.Namespace, strategy_name: str):
     """The preset's GAN under `strategy_name` and its training dataset."""
     from gan_tf import distribute, presets
     from gan_tf.data import pipeline
-    from gan_tf.train import build_gan
+    from gan_tf.families.gan import build_gan
 
     overrides = [f"train.batch_size={args.batch_size}", f"train.strategy={strategy_name}"]
     config = presets.get(args.preset).override(overrides + args.set)

@@ -7,6 +7,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -54,19 +55,33 @@ def all_finite(model: GAN) -> bool:
 
 
 class CheckpointEvery(keras.callbacks.Callback):
-    """Saves a checkpoint every `every` steps, unless a loss or a weight is not finite."""
+    """Saves a checkpoint every `every` steps, unless a loss or a weight is not finite.
 
-    def __init__(self, checkpointer: Checkpointer, every: int, guard: NonFiniteGuard):
+    Args:
+      checkpointer: saves the state.
+      every: steps between checkpoints (0 = never).
+      guard: the run's non-finite guard.
+      finite: model -> whether its weights are all finite (the family's check).
+    """
+
+    def __init__(
+        self,
+        checkpointer: Checkpointer,
+        every: int,
+        guard: NonFiniteGuard,
+        finite: Callable[[keras.Model], bool],
+    ):
         super().__init__()
         self.checkpointer = checkpointer
         self.every = every
         self.guard = guard
+        self.finite = finite
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
         if self.guard.failure is not None or not self.every or step % self.every:
             return
-        if not all_finite(self.model):
+        if not self.finite(self.model):
             self.guard.failure = f"non-finite weights at step {step}"
             self.model.stop_training = True
             return
@@ -116,9 +131,17 @@ class StopOnSignal(keras.callbacks.Callback):
 
 
 class TensorBoardLogger(keras.callbacks.Callback):
-    """Writes loss scalars, throughput and a grid of EMA samples at fixed latents.
+    """Writes loss scalars, throughput and the family's sample grid (`samples/ema`).
 
     With `logdir=None` (non-chief workers) nothing is written.
+
+    Args:
+      logdir: event file directory, or None.
+      log_every: steps between scalar writes.
+      image_every: steps between sample grids.
+      grid: returns the current sample grid, uint8 HWC.
+      batch_size: global batch size (for images/s).
+      guard: the run's non-finite guard.
     """
 
     def __init__(
@@ -126,7 +149,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         logdir: str | None,
         log_every: int,
         image_every: int,
-        grid_inputs,
+        grid: Callable[[], np.ndarray],
         batch_size: int,
         guard: NonFiniteGuard,
     ):
@@ -136,7 +159,7 @@ class TensorBoardLogger(keras.callbacks.Callback):
         )
         self.log_every = log_every
         self.image_every = image_every
-        self.grid_inputs = grid_inputs
+        self.grid = grid
         self.batch_size = batch_size
         self.guard = guard
         self._last = (None, None)
@@ -161,8 +184,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
             if self.image_every and step % self.image_every == 0:
                 self.write_samples(step)
 
-    def write_samples(self, step: int) -> None:
-        grid = sample_grid(self.model.output_generator(), self.grid_inputs)
+    def write_samples(self, step: int, grid: np.ndarray | None = None) -> None:
+        """Writes the sample grid (made now unless given) at `step`."""
+        grid = self.grid() if grid is None else grid
         with self.writer.as_default(step=step):
             tf.summary.image("samples/ema", grid[None], step=step)
         self.writer.flush()

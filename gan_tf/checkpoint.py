@@ -1,9 +1,12 @@
-"""Checkpoints of a whole training state: networks, EMA generator and both optimizers.
+"""Checkpoints of a whole training state, as named items chosen by the model family.
 
-Networks are saved as ordered variable lists (their order is fixed by construction), which
-works for every Keras 3 layer layout. Each optimizer brings its iteration count, slots,
-learning rate and, under mixed precision, its loss-scale state. The random state needs no
-saving: every draw is a stateless function of `(seed, step)`, and so is the data order.
+A family's `checkpoint_items` names what a checkpoint holds (for the `gan` family: generator,
+discriminator, ema_generator, step, g_optimizer, d_optimizer). A network is saved as its
+variables in construction order (fixed by its code; Keras' automatic layer names are not
+stable across processes, and tracking misses layers held in lists); a variable as itself;
+an optimizer brings its iteration count, slots, learning rate and, under mixed precision,
+its loss-scale state. The random state needs no saving: every draw is a stateless function
+of `(seed, step)`, and so is the data order.
 
 A save is durable before it is announced: the checkpoint's files are fsynced before the
 `checkpoint` pointer file names them, and the pointer is fsynced in turn. Restoring takes the
@@ -17,13 +20,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import tensorflow as tf
 
 from gan_tf import files
 from gan_tf.errors import TrainingError
-from gan_tf.models.gan import GAN
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +41,14 @@ class _Variables(tf.Module):
         self.variables_list = [getattr(v, "value", v) for v in variables]
 
 
-def _networks(gan: GAN) -> dict:
-    names = ("generator", "discriminator", "ema_generator")
-    return {name: _Variables(getattr(gan, name).variables) for name in names}
+def _trackable(item):
+    """What `tf.train.Checkpoint` saves for an item: optimizers as they are, networks and
+    variables as ordered variable lists."""
+    if isinstance(item, keras.optimizers.Optimizer):
+        return item
+    if isinstance(item, keras.layers.Layer):
+        return _Variables(item.variables)
+    return _Variables([item])
 
 
 def checkpoint_step(prefix: str) -> int:
@@ -131,22 +140,31 @@ def _fsync_checkpoint(prefix: str) -> None:
 
 
 class Checkpointer:
-    """Saves `GAN` training state under `directory`; restores from `restore_dir`.
+    """Saves named training state under `directory`; restores from `restore_dir`.
 
     The two differ for the non-chief workers of a multi-worker run: every worker must take
     part in a save, but only the chief's checkpoints are kept, and every worker resumes from
     them.
+
+    Args:
+      items: name -> network, variable or optimizer (a family's `checkpoint_items`).
+      step: the variable counting train steps (checkpoints are numbered by it).
+      directory: where checkpoints are written.
+      max_to_keep: checkpoints kept.
+      restore_dir: where they are read (default `directory`).
     """
 
     def __init__(
-        self, gan: GAN, directory: str, max_to_keep: int = 3, restore_dir: str | None = None
+        self,
+        items: Mapping[str, Any],
+        step: tf.Variable,
+        directory: str,
+        max_to_keep: int = 3,
+        restore_dir: str | None = None,
     ):
-        self.gan = gan
+        self.step = step
         self.checkpoint = tf.train.Checkpoint(
-            **_networks(gan),
-            step=_Variables([gan.step_counter]),
-            g_optimizer=gan.g_optimizer,
-            d_optimizer=gan.d_optimizer,
+            **{name: _trackable(item) for name, item in items.items()}
         )
         self.directory = directory
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep)
@@ -160,12 +178,12 @@ class Checkpointer:
           TrainingError: if checkpoints exist but none is complete or readable.
         """
         self.latest = restore_newest(self.checkpoint, self.restore_dir) or self.latest
-        return int(self.gan.step.numpy())
+        return int(self.step.numpy())
 
     def save(self) -> str:
         """Saves the current state, numbered by the current step, durably."""
         options = tf.train.CheckpointOptions(experimental_write_callbacks=[_fsync_checkpoint])
-        path = self.manager.save(checkpoint_number=int(self.gan.step.numpy()), options=options)
+        path = self.manager.save(checkpoint_number=int(self.step.numpy()), options=options)
         if "://" not in self.directory:
             files.fsync_file(os.path.join(self.directory, STATE_FILE))
             files.fsync_dir(self.directory)
@@ -212,11 +230,11 @@ def restore_newest(
     return None
 
 
-def restore_ema_generator(generator: keras.Model, directory: str) -> int:
-    """Loads the EMA generator weights of the newest complete checkpoint into `generator`.
+def restore_items(items: Mapping[str, Any], directory: str) -> int:
+    """Loads some named items of the newest complete checkpoint (e.g. the EMA generator).
 
     Args:
-      generator: a built network of the run's architecture.
+      items: name -> built network, variable or optimizer, as the family checkpoints it.
       directory: the run's checkpoint directory.
 
     Returns:
@@ -226,8 +244,8 @@ def restore_ema_generator(generator: keras.Model, directory: str) -> int:
       FileNotFoundError: if the directory holds no checkpoint.
       TrainingError: if it holds checkpoints but none is complete or readable.
     """
-    ema = tf.train.Checkpoint(ema_generator=_Variables(generator.variables))
-    prefix = restore_newest(ema, directory, partial=True)
+    wanted = tf.train.Checkpoint(**{name: _trackable(item) for name, item in items.items()})
+    prefix = restore_newest(wanted, directory, partial=True)
     if prefix is None:
         raise FileNotFoundError(f"no checkpoint in {directory}")
     return checkpoint_step(prefix)

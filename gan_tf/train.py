@@ -28,13 +28,10 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from gan_tf import callbacks, checkpoint, distribute, files, images, networks, streams
+from gan_tf import callbacks, checkpoint, distribute, families, files, images, networks
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
-from gan_tf.data import pipeline
 from gan_tf.errors import ConfigError, DataError, TrainingError
-from gan_tf.models.gan import GAN
-from gan_tf.networks.base import dtype_policy
 from gan_tf.workdir import checkpoint_dir, config_changes, record_config, write_training_state
 
 log = logging.getLogger(__name__)
@@ -43,12 +40,13 @@ log = logging.getLogger(__name__)
 class TrainResult(NamedTuple):
     """What a call to `train` leaves behind."""
 
-    gan: GAN
+    model: keras.Model  # the family's trained model (for `gan`, the `GAN`)
     step: int
     checkpoint: str | None
     samples_path: str
     export_dir: str | None = None
     start_step: int = 0
+    family: families.Family | None = None
 
 
 class Interrupted(KeyboardInterrupt):
@@ -69,78 +67,13 @@ class Interrupted(KeyboardInterrupt):
         )
 
 
-@keras.saving.register_keras_serializable(package="gan_tf")
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """`rate` until update `start`, then linearly down to 0 at update `end`."""
+def validate(config: Config) -> families.Family:
+    """Checks values that no single component checks, then the family's own settings.
 
-    def __init__(self, rate: float, start: int, end: int):
-        self.rate, self.start, self.end = float(rate), int(start), int(end)
+    Call inside the distribution strategy's scope (families check per-replica sizes).
 
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        left = (self.end - step) / max(self.end - self.start, 1)
-        return self.rate * keras.ops.clip(left, 0.0, 1.0)
-
-    def get_config(self) -> dict:
-        return {"rate": self.rate, "start": self.start, "end": self.end}
-
-
-def learning_rate(rate: float, train_config, updates_per_step: int = 1):
-    """The learning rate of an optimizer updated `updates_per_step` times per train step:
-    constant, or with `train.lr_decay_start < 1` a linear decay to 0 over the last steps."""
-    t = train_config
-    if t.lr_decay_start >= 1.0:
-        return rate
-    start = int(t.lr_decay_start * t.steps) * updates_per_step
-    return LinearDecay(rate, start, t.steps * updates_per_step)
-
-
-def make_optimizer(name: str, learning_rate, beta_1: float, beta_2: float):
-    """Creates a Keras optimizer by name (`adam` or `sgd`)."""
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate)
-    raise ConfigError(f"unknown optimizer {name!r} (train.optimizer); expected adam or sgd")
-
-
-def build_gan(config: Config) -> GAN:
-    """Builds and compiles the GAN of a config in the current strategy scope.
-
-    Weights are initialised from `train.seed`, so equal configs give equal networks. With
-    `train.mixed_precision`, layers compute in float16 (bfloat16 on TPU) with float32
-    variables, outputs and losses, and both optimizers scale the loss (float16 only).
-    """
-    keras.utils.set_random_seed(config.train.seed)
-    t, lo = config.train, config.loss
-    policy = "float32"
-    if t.mixed_precision:
-        policy = distribute.mixed_precision_policy(tf.distribute.get_strategy())
-    with dtype_policy(policy):
-        generator, discriminator = networks.build(config)
-        gan = GAN(
-            generator,
-            discriminator,
-            loss=lo.name,
-            gp_weight=lo.gp_weight,
-            r1_gamma=lo.r1_gamma,
-            d_steps=t.d_steps,
-            ema_decay=t.ema_decay,
-            diffaugment=t.diffaugment,
-            seed=t.seed,
-            reuse_fakes=t.reuse_fakes,
-        )
-        gan.build_networks()
-    rates = [learning_rate(t.g_lr, t), learning_rate(t.d_lr, t, 1 if t.reuse_fakes else t.d_steps)]
-    optimizers = [make_optimizer(t.optimizer, lr, t.beta_1, t.beta_2) for lr in rates]
-    if policy == "mixed_float16":
-        optimizers = [keras.optimizers.LossScaleOptimizer(opt) for opt in optimizers]
-    gan.compile(g_optimizer=optimizers[0], d_optimizer=optimizers[1], jit_compile=t.jit_compile)
-    return gan
-
-
-def validate(config: Config) -> None:
-    """Checks values that no single component checks.
+    Returns:
+      The run's model family.
 
     Raises:
       ConfigError: naming the first bad key.
@@ -158,36 +91,19 @@ def validate(config: Config) -> None:
     for key, value in positive.items():
         if value <= 0:
             raise ConfigError(f"{key} must be positive, got {value}")
-    if t.d_steps > streams.MAX_PASSES:
-        raise ConfigError(f"train.d_steps must be at most {streams.MAX_PASSES}, got {t.d_steps}")
-    if t.reuse_fakes and t.d_steps != 1:
-        raise ConfigError(
-            f"train.reuse_fakes needs train.d_steps=1 (got {t.d_steps}): each critic pass "
-            "draws its own fakes"
-        )
-    if not 0.0 <= t.lr_decay_start <= 1.0:
-        raise ConfigError(f"train.lr_decay_start must be in [0, 1], got {t.lr_decay_start}")
-    if not 0.0 <= t.ema_decay < 1.0:
-        raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     for role in networks.ROLES:
         width = networks.resolved_kwargs(config.model, role).get("width", 1)
         if width <= 0:
             raise ConfigError(f"model.{role}.width must be positive, got {width}")
-    critic = networks.resolved_kwargs(config.model, "discriminator")
-    if (config.loss.gp_weight or config.loss.r1_gamma) and critic.get("norm") == "batch":
-        raise ConfigError(
-            "loss.gp_weight / loss.r1_gamma need a discriminator without batch norm "
-            "(set model.discriminator.norm=layer or none): batch norm couples the examples of "
-            "a batch, so per-example input gradients are not defined"
-        )
-    group = critic.get("mbstd_group", 0)
-    if group and (group < 2 or t.batch_size % group):
-        raise ConfigError(
-            f"model.discriminator.mbstd_group={group} must be >= 2 and divide "
-            f"train.batch_size={t.batch_size}"
-        )
+    if not 0.0 <= t.lr_decay_start <= 1.0:
+        raise ConfigError(f"train.lr_decay_start must be in [0, 1], got {t.lr_decay_start}")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if config.data.num_classes < 0:
         raise ConfigError(f"data.num_classes must be >= 0, got {config.data.num_classes}")
+    family = families.for_config(config)
+    family.validate()
+    return family
 
 
 def fit_plan(start: int, total: int, steps_per_epoch: int) -> list[tuple[int, int, int]]:
@@ -245,16 +161,10 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
         workdir's checkpoints are all incomplete.
       Interrupted: on SIGINT/SIGTERM, after saving a checkpoint.
     """
-    validate(config)
     strategy = distribute.get_strategy(config.train.strategy)
     distribute.check_batch_size(config.train.batch_size, strategy)
-    replica_batch = config.train.batch_size // strategy.num_replicas_in_sync
-    group = networks.resolved_kwargs(config.model, "discriminator").get("mbstd_group", 0)
-    if group and replica_batch % group:
-        raise ConfigError(
-            f"model.discriminator.mbstd_group={group} must divide the per-replica batch "
-            f"({replica_batch} = train.batch_size / {strategy.num_replicas_in_sync} replicas)"
-        )
+    with strategy.scope():
+        family = validate(config)
     # Only the chief writes shared outputs; other workers save into a private scratch dir.
     chief = distribute.is_chief(strategy)
     scratch = None if chief else os.path.join(workdir, f".{distribute.task_suffix(strategy)}")
@@ -262,24 +172,26 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
         files.DirLock(scratch or workdir, "training workdir"),
         callbacks.StopOnSignal() as stop,
     ):
-        return _train(config, workdir, strategy, scratch, stop, verbose)
+        return _train(family, workdir, strategy, scratch, stop, verbose)
 
 
 def _train(
-    config: Config,
+    family: families.Family,
     workdir: str,
     strategy: tf.distribute.Strategy,
     scratch: str | None,
     stop: callbacks.StopOnSignal,
     verbose: int | str,
 ) -> TrainResult:
+    config = family.config
     t = config.train
     changes = {} if scratch else config_changes(config, workdir)
     saved_dir = checkpoint_dir(workdir)
     with strategy.scope():
-        gan = build_gan(config)
+        gan = family.build()
         checkpointer = Checkpointer(
-            gan,
+            family.checkpoint_items(gan),
+            family.step_variable(gan),
             os.path.join(scratch, "checkpoints") if scratch else saved_dir,
             t.keep_checkpoints,
             restore_dir=saved_dir,
@@ -287,7 +199,7 @@ def _train(
     start = checkpointer.restore()
     # Learning rates are settings, not state: a resumed run uses the configured ones. A
     # constant rate is a variable the restore just overwrote; a schedule is built from them.
-    for optimizer, rate in ((gan.g_optimizer, t.g_lr), (gan.d_optimizer, t.d_lr)):
+    for optimizer, rate in family.learning_rates(gan):
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         if not isinstance(inner._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
             optimizer.learning_rate = rate
@@ -299,28 +211,22 @@ def _train(
         log.info("%s changed from %r to %r at step %d", key, old, new, start)
 
     guard = callbacks.NonFiniteGuard()
-    grid = callbacks.grid_inputs(
-        config.model.latent_dim, config.data.num_classes, t.num_grid, t.seed
-    )
     tensorboard = callbacks.TensorBoardLogger(
         None if scratch else os.path.join(workdir, "tensorboard"),
         t.log_every,
         t.image_every,
-        grid,
+        lambda: family.sample_grid(family.inference(gan)),
         t.batch_size,
         guard,
     )
     tensorboard.set_model(gan)
     cbs = [
         guard,
-        callbacks.CheckpointEvery(checkpointer, t.checkpoint_every, guard),
+        callbacks.CheckpointEvery(checkpointer, t.checkpoint_every, guard, family.finite),
         stop,
         tensorboard,
+        *family.callbacks(gan, tensorboard.writer, guard),
     ]
-    if config.eval.every > 0:
-        from gan_tf.metrics.callback import EvalCallback
-
-        cbs.append(EvalCallback(config, tensorboard.writer, guard))
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
 
@@ -328,7 +234,7 @@ def _train(
         for initial_epoch, epochs, steps_per_epoch in fit_plan(start, t.steps, t.steps_per_epoch):
             if stop.received is not None:
                 break
-            dataset = pipeline.train_dataset(config, int(gan.step.numpy()))
+            dataset = family.dataset(int(checkpointer.step.numpy()))
             _check_first_batch(dataset, config.data.source)
             gan.fit(
                 dataset,
@@ -343,8 +249,8 @@ def _train(
     except tf.errors.InvalidArgumentError as e:
         raise DataError(f"bad training data: {_op_message(e)}") from None
 
-    step = int(gan.step.numpy())
-    if guard.failure is None and not callbacks.all_finite(gan):
+    step = int(checkpointer.step.numpy())
+    if guard.failure is None and not family.finite(gan):
         guard.failure = f"non-finite weights at step {step}"
     if guard.failure:
         raise TrainingError(
@@ -358,13 +264,17 @@ def _train(
     saved = _save_once(checkpointer, step)
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
-        return TrainResult(gan, step, None, "", None, start)
-    tensorboard.write_samples(step)
+        return TrainResult(gan, step, None, "", None, start, family)
+    inference = family.inference(gan)
+    grid = family.sample_grid(inference)
+    tensorboard.write_samples(step, grid)
     samples_path = os.path.join(workdir, "samples.png")
-    write_samples(gan, grid, samples_path)
+    images.write_png(samples_path, grid)
     write_training_state(workdir, step, saved)
-    export_dir = _export(gan, config, workdir, step, saved) if config.export.enabled else None
-    return TrainResult(gan, step, saved, samples_path, export_dir, start)
+    export_dir = None
+    if config.export.enabled:
+        export_dir = _export(family, inference, workdir, step, saved)
+    return TrainResult(gan, step, saved, samples_path, export_dir, start, family)
 
 
 def _save_once(checkpointer: Checkpointer, step: int) -> str:
@@ -375,24 +285,18 @@ def _save_once(checkpointer: Checkpointer, step: int) -> str:
     return checkpointer.save()
 
 
-def _export(gan: GAN, config: Config, workdir: str, step: int, checkpoint: str) -> str:
-    """Exports the EMA generator to `<workdir>/export`; the checkpoint is already saved."""
+def _export(family, inference, workdir: str, step: int, checkpoint: str) -> str:
+    """Exports the family's SavedModel to `<workdir>/export`; the checkpoint is already saved."""
     from gan_tf import export
 
     try:
-        return export.export_generator(
-            gan.output_generator(),
+        return family.export(
+            inference,
             os.path.join(workdir, "export"),
-            export.run_metadata(config, step),
-            warmup_requests=config.export.warmup_requests,
+            export.run_metadata(family.config, step),
         )
     except Exception as e:
         raise export.ExportError(
             f"training finished and checkpoint {checkpoint} is kept, but the export failed: "
             f"{e}. Retry with: gan-tf export --workdir {workdir} --out {workdir}/export"
         ) from e
-
-
-def write_samples(gan: GAN, inputs, path: str) -> None:
-    """Writes a PNG grid of EMA-generator samples."""
-    images.write_png(path, callbacks.sample_grid(gan.output_generator(), inputs))

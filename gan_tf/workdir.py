@@ -15,7 +15,7 @@ import os
 import time
 from typing import Any
 
-from gan_tf import checkpoint, files, networks
+from gan_tf import checkpoint, files
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError, GanTfError
 from gan_tf.networks.base import Generator
@@ -118,10 +118,23 @@ def load_config(workdir: str) -> Config:
     return Config.from_json_file(path)
 
 
+def load_run(workdir: str) -> tuple[Any, Any, int]:
+    """The run's model family, the inference object of its newest checkpoint, and its step.
+
+    Raises:
+      GanTfError: if the directory is not a workdir or holds no checkpoint.
+    """
+    from gan_tf import families
+
+    family = families.for_config(load_config(workdir))
+    inference, step = family.load(workdir)
+    return family, inference, step
+
+
 def load_generator(
     workdir: str, recompute_statistics: bool = True
 ) -> tuple[Generator, Config, int]:
-    """Builds the run's generator and loads the EMA weights of its latest checkpoint.
+    """The EMA generator of a `gan`-family run's newest checkpoint.
 
     Args:
       workdir: the training workdir.
@@ -130,14 +143,17 @@ def load_generator(
 
     Returns:
       The EMA generator, the run's config and the checkpoint step.
+
+    Raises:
+      GanTfError: if the directory is not a workdir, holds no checkpoint, or its model
+        has no generator.
     """
+    from gan_tf.families import gan
+
     config = load_config(workdir)
-    generator, _ = networks.build(config)
-    generator(generator.dummy_inputs())
-    try:
-        step = checkpoint.restore_ema_generator(generator, checkpoint_dir(workdir))
-    except FileNotFoundError:
-        raise GanTfError(f"{workdir} holds no checkpoint yet") from None
-    if recompute_statistics:
-        generator.recompute_statistics()
+    if config.model.family != gan.GANFamily.name:
+        raise GanTfError(
+            f"{workdir} holds a {config.model.family!r} model, which has no generator to sample"
+        )
+    generator, step = gan.load_ema_generator(config, workdir, recompute_statistics)
     return generator, config, step

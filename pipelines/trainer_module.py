@@ -83,9 +83,5 @@ def run_fn(fn_args) -> None:
     metadata["preset"] = custom.get(PRESET)
     metadata["pipeline"] = custom.get(PIPELINE, {})
     metadata["tensorboard"] = os.path.join(fn_args.model_run_dir, "tensorboard")
-    export.export_generator(
-        result.gan.output_generator(),
-        fn_args.serving_model_dir,
-        metadata,
-        warmup_requests=config.export.warmup_requests,
-    )
+    family = result.family
+    family.export(family.inference(result.model), fn_args.serving_model_dir, metadata)

@@ -44,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
             raise GanTfError(f"cannot read --metadata {args.metadata}: {e}") from None
         if not isinstance(extra, dict):
             raise GanTfError(f"--metadata {args.metadata} must hold a JSON object")
-    generator, config, step = workdir.load_generator(args.workdir)
-    metadata = export.run_metadata(config, step)
+    family, inference, step = workdir.load_run(args.workdir)
+    if args.warmup_requests is not None:
+        family = type(family)(
+            family.config.override([f"export.warmup_requests={args.warmup_requests}"])
+        )
+    metadata = export.run_metadata(family.config, step)
     metadata.update(extra)
-    warmup = config.export.warmup_requests if args.warmup_requests is None else args.warmup_requests
-    path = export.export_generator(generator, args.out, metadata, warmup_requests=warmup)
-    print(f"exported the EMA generator (step {step}) to {path}")
+    path = family.export(inference, args.out, metadata)
+    print(f"exported the {family.name} model (step {step}) to {path}")
     return 0

@@ -18,7 +18,7 @@ from gan_tf import presets, train  # noqa: E402
 def main() -> None:
     workdir, out, *overrides = sys.argv[1:]
     result = train.train(presets.smoke().override(overrides), workdir, verbose=0)
-    gan = result.gan
+    gan = result.model
     names = ("generator", "discriminator", "ema_generator")
     arrays = {
         f"{name}/{i}": v.numpy()

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from gan_tf import distribute, presets
-from gan_tf.train import build_gan
+from gan_tf.families.gan import build_gan
 
 CASES = {
     "batchnorm": ["model.discriminator.norm=batch"],

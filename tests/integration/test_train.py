@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import train
+from gan_tf import families, train
 from gan_tf import workdir as workdir_lib
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.errors import ConfigError, TrainingError
@@ -120,12 +120,12 @@ def test_killed_run_resumes_from_its_periodic_checkpoint_to_identical_state(smok
     assert 9 <= killed_at < 24
     resumed = train.train(cfg, workdir, verbose=0)
     assert (resumed.start_step, resumed.step) == (killed_at, 24)
-    assert_same_state(state(straight.gan), state(resumed.gan))
+    assert_same_state(state(straight.model), state(resumed.model))
 
     # Rerunning a finished run changes nothing.
     again = train.train(cfg, workdir, verbose=0)
     assert (again.start_step, again.step) == (24, 24)
-    assert_same_state(state(straight.gan), state(again.gan))
+    assert_same_state(state(straight.model), state(again.model))
 
 
 def test_resume_skips_a_checkpoint_whose_files_are_missing(smoke_config, tmp_path):
@@ -134,20 +134,20 @@ def test_resume_skips_a_checkpoint_whose_files_are_missing(smoke_config, tmp_pat
     )
     workdir = tmp_path / "run"
     first = train.train(cfg, str(workdir), verbose=0)
-    expected = state(first.gan)
+    expected = state(first.model)
     for path in (workdir / "checkpoints").glob("ckpt-20.*"):
         path.unlink()
     assert workdir_lib.load_generator(str(workdir))[2] == 10
     again = train.train(cfg, str(workdir), verbose=0)
     assert (again.start_step, again.step) == (10, 20)
-    assert_same_state(expected, state(again.gan))
+    assert_same_state(expected, state(again.model))
 
     # A checkpoint whose data file was cut short is passed over the same way.
     (data,) = (workdir / "checkpoints").glob("ckpt-20.data-*")
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     again = train.train(cfg, str(workdir), verbose=0)
     assert (again.start_step, again.step) == (10, 20)
-    assert_same_state(expected, state(again.gan))
+    assert_same_state(expected, state(again.model))
 
     # With no complete checkpoint left, the run refuses to start over the old one.
     for path in (workdir / "checkpoints").glob("ckpt-*.data-*"):
@@ -178,7 +178,7 @@ def test_nan_stop_keeps_the_last_good_checkpoint_and_lower_rates_resume(smoke_co
     )
     workdir = str(tmp_path / "nan")
     good = train.train(base.override(["train.steps=4"]), workdir, verbose=0)
-    last_good = state(good.gan)
+    last_good = state(good.model)
     samples = open(good.samples_path, "rb").read()
 
     explode = base.override(["train.steps=20", "train.g_lr=1e12", "train.d_lr=1e12"])
@@ -192,8 +192,10 @@ def test_nan_stop_keeps_the_last_good_checkpoint_and_lower_rates_resume(smoke_co
     assert open(good.samples_path, "rb").read() == samples  # not overwritten
 
     # The kept checkpoint holds the last good step's values, all finite.
-    gan = train.build_gan(base)
-    assert Checkpointer(gan, checkpoints).restore() == 4
+    family = families.for_config(base)
+    gan = family.build()
+    items = family.checkpoint_items(gan)
+    assert Checkpointer(items, family.step_variable(gan), checkpoints).restore() == 4
     kept = state(gan)
     assert all(np.isfinite(v).all() for v in kept.values() if v.dtype.kind == "f")
     assert_same_state(last_good, kept)
@@ -201,8 +203,8 @@ def test_nan_stop_keeps_the_last_good_checkpoint_and_lower_rates_resume(smoke_co
     # The advice works: lower learning rates resume from it (and are recorded).
     resumed = train.train(base.override(["train.steps=8", "train.g_lr=0.005"]), workdir, verbose=0)
     assert (resumed.start_step, resumed.step) == (4, 8)
-    assert float(resumed.gan.g_optimizer.learning_rate) == pytest.approx(0.005)
-    assert float(resumed.gan.d_optimizer.learning_rate) == pytest.approx(0.01)
+    assert float(resumed.model.g_optimizer.learning_rate) == pytest.approx(0.005)
+    assert float(resumed.model.d_optimizer.learning_rate) == pytest.approx(0.01)
     history = json.loads(open(os.path.join(workdir, "config_history.json")).read())
     assert [entry["step"] for entry in history] == [4, 4]
     assert history[1]["changes"]["train.g_lr"] == {"from": 1e12, "to": 0.005}
@@ -220,7 +222,7 @@ def test_fit_plan_splits_on_epoch_boundaries():
 def test_mixed_precision_run_trains_and_exports_float32(smoke_config, tmp_path):
     cfg = smoke_config.override(["train.mixed_precision=true", "train.steps=10"])
     result = train.train(cfg, str(tmp_path / "mp"), verbose=0)
-    gan = result.gan
+    gan = result.model
     assert gan.generator.blocks[0].dtype_policy.name == "mixed_float16"
     assert type(gan.g_optimizer).__name__ == "LossScaleOptimizer"
     assert gan.generator(gan.generator.dummy_inputs()).dtype == tf.float32
@@ -260,10 +262,10 @@ def test_mixed_precision_resume_restores_the_loss_scale_state(smoke_config, tmp_
     )
     cfg = cfg.override(["export.enabled=false"])
     straight, resumed = straight_and_resumed(cfg, tmp_path, 5)
-    for optimizer in (straight.gan.g_optimizer, straight.gan.d_optimizer):
+    for optimizer in (straight.model.g_optimizer, straight.model.d_optimizer):
         names = {v.path.rsplit("/", 1)[-1] for v in optimizer.variables}
         assert {"dynamic_scale", "step_counter"} <= names  # compared by assert_same_state
-    assert_same_state(state(straight.gan), state(resumed.gan))
+    assert_same_state(state(straight.model), state(resumed.model))
 
 
 def test_resume_under_another_strategy(smoke_config, tmp_path):
@@ -272,8 +274,8 @@ def test_resume_under_another_strategy(smoke_config, tmp_path):
     cfg = smoke_config.override(["train.steps=6", "train.steps_per_epoch=3"])
     cfg = cfg.override(["export.enabled=false", "train.optimizer=sgd", "train.g_lr=0.01"])
     straight, resumed = straight_and_resumed(cfg, tmp_path, 3, ["train.strategy=mirrored"])
-    assert resumed.gan.distribute_strategy.num_replicas_in_sync == 2
-    assert_same_state(state(straight.gan), state(resumed.gan), rtol=0, atol=1e-5)
+    assert resumed.model.distribute_strategy.num_replicas_in_sync == 2
+    assert_same_state(state(straight.model), state(resumed.model), rtol=0, atol=1e-5)
     history = json.loads((tmp_path / "resumed" / "config_history.json").read_text())
     assert history[-1]["changes"]["train.strategy"] == {"from": "default", "to": "mirrored"}
 
@@ -283,19 +285,19 @@ def test_one_device_strategy_trains_like_the_default(smoke_config, tmp_path):
     cfg = cfg.override(["export.enabled=false"])
     default = train.train(cfg, str(tmp_path / "default"), verbose=0)
     one = train.train(cfg.override(["train.strategy=one_device"]), str(tmp_path / "one"), verbose=0)
-    assert isinstance(one.gan.distribute_strategy, tf.distribute.OneDeviceStrategy)
-    assert_same_state(state(default.gan), state(one.gan))
+    assert isinstance(one.model.distribute_strategy, tf.distribute.OneDeviceStrategy)
+    assert_same_state(state(default.model), state(one.model))
 
 
 def test_jit_compile_trains_and_resumes_exactly(smoke_config, tmp_path):
     cfg = smoke_config.override(["train.steps=6", "train.steps_per_epoch=3"])
     cfg = cfg.override(["export.enabled=false", "train.jit_compile=true"])
     straight, resumed = straight_and_resumed(cfg, tmp_path, 3)
-    assert straight.gan.jit_compile is True
-    assert_same_state(state(straight.gan), state(resumed.gan))
+    assert straight.model.jit_compile is True
+    assert_same_state(state(straight.model), state(resumed.model))
     # XLA compiled the step: its stateless draws and fused kernels change the numbers.
     plain = train.train(cfg.override(["train.jit_compile=false"]), str(tmp_path / "p"), verbose=0)
     assert any(
         not np.array_equal(a, b)
-        for a, b in zip(state(plain.gan).values(), state(straight.gan).values())
+        for a, b in zip(state(plain.model).values(), state(straight.model).values())
     )

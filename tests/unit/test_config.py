@@ -9,6 +9,7 @@ import pytest
 from gan_tf import distribute, presets, train
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError
+from gan_tf.families.gan import build_gan
 from gan_tf.metrics.api import parse_metrics
 
 
@@ -66,7 +67,7 @@ def test_presets_are_valid_configs(name):
     train.validate(cfg)
     assert cfg.train.strategy in distribute.STRATEGIES
     parse_metrics(cfg.eval.metrics, cfg.eval.features)
-    gan = train.build_gan(cfg)  # networks, loss, DiffAugment policy, optimizers
+    gan = build_gan(cfg)  # networks, loss, DiffAugment policy, optimizers
     d = cfg.data
     images = gan.generator(gan.generator.dummy_inputs(batch=3))
     assert images.shape == (3, d.image_size, d.image_size, d.channels)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from gan_tf import train
 from gan_tf.config import Config
+from gan_tf.families.gan import LinearDecay, build_gan
 
 
 def make_gan(*overrides):
@@ -22,7 +23,7 @@ def make_gan(*overrides):
             *overrides,
         ]
     )
-    return train.build_gan(cfg), cfg
+    return build_gan(cfg), cfg
 
 
 def batch(cfg, n=8):
@@ -231,7 +232,7 @@ def test_reused_fakes_give_both_networks_the_gradients_at_the_current_weights():
 
 
 def test_linear_learning_rate_decay():
-    sched = train.LinearDecay(2e-4, start=50, end=100)
+    sched = LinearDecay(2e-4, start=50, end=100)
     got = [float(sched(s)) for s in (0, 50, 75, 100, 120)]
     np.testing.assert_allclose(got, [2e-4, 2e-4, 1e-4, 0.0, 0.0], rtol=1e-6, atol=1e-12)
     gan, cfg = make_gan("train.lr_decay_start=0.5", "train.steps=100", "train.d_steps=2")
