@@ -28,7 +28,17 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from gan_tf import callbacks, checkpoint, distribute, files, images, networks, streams, summaries
+from gan_tf import (
+    callbacks,
+    checkpoint,
+    distribute,
+    files,
+    images,
+    networks,
+    progress,
+    streams,
+    summaries,
+)
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
 from gan_tf.data import pipeline
@@ -317,6 +327,7 @@ def _train(
         callbacks.CheckpointEvery(checkpointer, t.checkpoint_every, guard),
         stop,
         tensorboard,
+        progress.StepReporter(t.steps),
     ]
     if config.eval.every > 0:
         from gan_tf.metrics.callback import EvalCallback

@@ -20,6 +20,7 @@ class RunSummary:
     model_run: str | None
     serving_base: str
     model_name: str
+    report_dir: str | None = None
 
     def text(self) -> str:
         """The lines `gan-tf pipeline run` prints at the end of a run."""
@@ -31,6 +32,10 @@ class RunSummary:
             for check in self.report["checks"]:
                 mark = "ok  " if check["passed"] else "FAIL"
                 lines.append(f"  {mark} {check['rule']}  (value {check['value']:.5g})")
+        if self.report_dir:
+            report = os.path.join(self.report_dir, gate.REPORT_MD)
+            grid = os.path.join(self.report_dir, gate.REPORT_GRID)
+            lines.append(f"gate report: {report} (the samples it judged: {grid})")
         if self.pushed_path:
             lines.append(f"pushed model: {self.pushed_path}")
         else:
@@ -49,7 +54,8 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def _store(metadata_path: str):
+def open_store(metadata_path: str):
+    """A read-only ML Metadata store on a sqlite file (the runner may hold it open too)."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -99,7 +105,7 @@ def summarize(
     The artifacts are the outputs of the pipeline's latest run (see `run_outputs`); a version
     counts as pushed only if the Pusher ran after `since` (a cached Pusher pushed nothing).
     """
-    outputs = run_outputs(_store(metadata_path), pipeline_name)
+    outputs = run_outputs(open_store(metadata_path), pipeline_name)
     report_artifact = outputs.get("gan_tf.SampleQualityReport")
     blessing, pushed = outputs.get("ModelBlessing"), outputs.get("PushedModel")
     model_run = outputs.get("ModelRun")
@@ -122,4 +128,5 @@ def summarize(
         model_run=model_run.uri if model_run is not None else None,
         serving_base=serving_base,
         model_name=model_name,
+        report_dir=report_artifact.uri if report_artifact is not None else None,
     )
