@@ -48,7 +48,7 @@ class RunSummary:
             f"--model_name={self.model_name} --model_base_path={base}",
             f"serve (no TF Serving binary here): gan-tf serve --model-base-path {base} "
             f"--model-name {self.model_name}",
-            f"query: gan-tf query --url http://127.0.0.1:8501 --model {self.model_name} "
+            f"query: gan-tf query --url http://127.0.0.1:8501 --model-name {self.model_name} "
             "--seeds 0-15 --out samples.png",
         ]
         return "\n".join(lines)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import cli, images, presets, train
+from gan_tf import cli, images, panel, presets, train
 from gan_tf.data import mnist
 from gan_tf.metrics import sources
 
@@ -61,8 +61,8 @@ def test_evaluate_workdir_against_dataset_split(trained, capsys, tmp_path):
     out_json = tmp_path / "scores.json"
     code, out, err = evaluate(
         capsys,
-        workdir,
-        "mnist:test",
+        f"--workdir={workdir}",
+        "--reference=mnist:test",
         "--features=domain",
         "--metrics=fid,kid,is,pr",
         "--num=200",
@@ -102,14 +102,50 @@ def test_exported_model_gives_the_workdir_images(trained):
 def test_inception_kid_npz_against_dataset(capsys, tmp_path, mnist_test_images, mnist_data_dir):
     npz = tmp_path / "samples.npz"
     np.savez(npz, images=mnist_test_images[100:108])
+    # The positional SOURCE REFERENCE of earlier releases still works, with a note.
     code, out, err = evaluate(
         capsys, str(npz), "mnist:test", "--metrics=kid", "--num=8", "--batch-size=8"
     )
     assert code == 0, err
+    assert "positional arguments is deprecated; use --source (or --workdir)" in err
     result = json.loads(out)
     assert np.isfinite(result["kid"]) and result["kid_std"] >= 0.0
     assert "tf1_bilinear to 299x299" in result["protocol"]["resizer"]
     assert result["protocol"]["features"].startswith("inception-2015-12-05 pool_3")
+
+
+def test_panel_shows_each_sample_beside_its_nearest_references(capsys, tmp_path, mnist_test_images):
+    npz = tmp_path / "copies.npz"
+    np.savez(npz, images=mnist_test_images[:200][::-1])  # test images 199, 198, ...
+    out_png = tmp_path / "panel.png"
+    code, out, err = evaluate(
+        capsys,
+        f"--source={npz}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--metrics=kid",
+        "--num=200",
+        f"--panel={out_png}",
+    )
+    assert code == 0, err
+    assert json.loads(out)["kid_domain"] < 0.01  # the same 200 images
+    image = tf.io.decode_png(out_png.read_bytes()).numpy()
+    for row in range(panel.ROWS):
+        sample = _tile(image, row, 0)
+        np.testing.assert_array_equal(sample, mnist_test_images[199 - row, ..., 0])
+        np.testing.assert_array_equal(_tile(image, row, 1), sample)  # itself, at distance 0
+        assert not np.array_equal(_tile(image, row, 2), sample)
+    _, left = panel.tile_box(0, panel.NEIGHBOURS, 28, 28)[2:]
+    histogram = image[panel.TITLE_HEIGHT :, left + panel.MARGIN :]
+    assert histogram.shape[1] == panel.HISTOGRAM_SIZE[0] + panel.MARGIN
+    bars = np.all(histogram == panel.GENERATED_COLOUR, axis=-1)
+    references = np.all(histogram == panel.REFERENCE_COLOUR, axis=-1)
+    assert bars.sum() > 100 and abs(int(bars.sum()) - int(references.sum())) < 0.05 * bars.sum()
+
+
+def _tile(image, row, col):
+    top, left, bottom, right = panel.tile_box(row, col, 28, 28)
+    return image[top : bottom : panel.SCALE, left : right : panel.SCALE, 0]
 
 
 def _write_pngs(folder, arrays):
