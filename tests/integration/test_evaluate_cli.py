@@ -158,29 +158,51 @@ def test_bad_input_gives_clear_errors(capsys, tmp_path, mnist_test_images, mnist
     mixed = tmp_path / "mixed"
     _write_pngs(mixed, [mnist_test_images[0], np.zeros((32, 32, 1), np.uint8)])
     code, _, err = evaluate(
-        capsys, str(mixed), "mnist:test", "--features=domain", "--num=2", "--metrics=kid"
+        capsys,
+        f"--source={mixed}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=2",
+        "--metrics=kid",
     )
     assert code == 2 and "mixed sizes" in err
 
     nan = tmp_path / "nan.npz"
     np.savez(nan, images=np.full((4, 28, 28, 1), np.nan, np.float32))
     code, _, err = evaluate(
-        capsys, str(nan), "mnist:test", "--features=domain", "--num=4", "--metrics=kid"
+        capsys,
+        f"--source={nan}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=4",
+        "--metrics=kid",
     )
     assert code == 2 and "NaN" in err and "uint8" in err
 
     ok = tmp_path / "ok.npz"
     np.savez(ok, images=mnist_test_images[:50])
     code, _, err = evaluate(
-        capsys, str(ok), "mnist:test", "--features=domain", "--num=50", "--metrics=fid"
+        capsys,
+        f"--source={ok}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=50",
+        "--metrics=fid",
     )
     assert code == 2 and "rank <= 49 < 128" in err
     code, _, err = evaluate(
-        capsys, str(ok), "mnist:test", "--features=domain", "--num=60", "--metrics=kid"
+        capsys,
+        f"--source={ok}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=60",
+        "--metrics=kid",
     )
     assert code == 2 and "fewer than" in err
 
-    code, _, err = evaluate(capsys, str(tmp_path / "nothing"), "mnist:test", "--num=4000")
+    code, _, err = evaluate(
+        capsys, f"--source={tmp_path / 'nothing'}", "--reference=mnist:test", "--num=4000"
+    )
     assert code == 2 and "cannot read source" in err
 
     corrupt = tmp_path / "corrupt"
@@ -188,9 +210,16 @@ def test_bad_input_gives_clear_errors(capsys, tmp_path, mnist_test_images, mnist
     _write_pngs(corrupt, [mnist_test_images[0]])
     (corrupt / "b.png").write_bytes(b"not a png at all")
     code, _, err = evaluate(
-        capsys, str(corrupt), "mnist:test", "--features=domain", "--num=2", "--metrics=kid"
+        capsys,
+        f"--source={corrupt}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=2",
+        "--metrics=kid",
     )
     assert code == 2 and "cannot decode" in err
 
-    code, _, err = evaluate(capsys, str(ok), "mnist:test", "--metrics=is", "--num=10")
+    code, _, err = evaluate(
+        capsys, f"--source={ok}", "--reference=mnist:test", "--metrics=is", "--num=10"
+    )
     assert code == 2 and "1008-way" in err
