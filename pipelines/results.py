@@ -33,15 +33,14 @@ class RunSummary:
                 mark = "ok  " if check["passed"] else "FAIL"
                 lines.append(f"  {mark} {check['rule']}  (value {check['value']:.5g})")
         if self.report_dir:
-            report = os.path.join(self.report_dir, gate.REPORT_MD)
-            grid = os.path.join(self.report_dir, gate.REPORT_GRID)
-            lines.append(f"gate report: {report} (the samples it judged: {grid})")
+            report = shown(os.path.join(self.report_dir, gate.REPORT_MD))
+            lines.append(f"gate report: {report} (+ {gate.REPORT_GRID}, the samples it judged)")
         if self.pushed_path:
-            lines.append(f"pushed model: {self.pushed_path}")
+            lines.append(f"pushed model: {shown(self.pushed_path)}")
         else:
             lines.append(f"no model pushed; the serving root {self.serving_base} is unchanged")
         if self.model_run:
-            lines.append(f"TensorBoard: tensorboard --logdir {self.model_run}/tensorboard")
+            lines.append(f"TensorBoard: tensorboard --logdir {shown(self.model_run)}/tensorboard")
         base = os.path.abspath(self.serving_base)
         lines += [
             "serve (TF Serving):  tensorflow_model_server --rest_api_port=8501 "
@@ -52,6 +51,12 @@ class RunSummary:
             "--seeds 0-15 --out samples.png",
         ]
         return "\n".join(lines)
+
+
+def shown(path: str) -> str:
+    """`path` relative to the working directory when it lies below it (shorter to read)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def open_store(metadata_path: str):
