@@ -17,8 +17,7 @@ from gan_tf.config import Config
 from gan_tf.data import tfrecord
 
 
-def gan_tf(*args, env_extra=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})}
+def run_cli(args, env):
     return subprocess.run(
         [sys.executable, "-m", "gan_tf.cli", *args],
         capture_output=True,
@@ -26,6 +25,10 @@ def gan_tf(*args, env_extra=None):
         env=env,
         timeout=600,
     )
+
+
+def gan_tf(*args, env_extra=None):
+    return run_cli(args, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})})
 
 
 def train_args(workdir, *sets):
@@ -42,14 +45,7 @@ TF_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |^[IWEF]
 
 def as_user(*args):
     """`gan-tf ARGS` with the environment of a user's shell (no TF_CPP_* settings)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP_")}
-    return subprocess.run(
-        [sys.executable, "-m", "gan_tf.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    return run_cli(args, {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP_")})
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["pipeline", "run", "--help"]])
