@@ -273,15 +273,19 @@ def test_non_image_bytes_stop_at_example_validator(tmp_path):
                 example = tfrecord.make_example(rng.bytes(64), i % 10)
                 writer.write(example.SerializeToString())
     run = local_runner.LocalRun(
-        root=str(tmp_path / "root"),
-        preset="smoke",
-        data_root=str(data),
-        pipeline_name=PIPELINE,
-        gate=gate.GateSettings(features=("domain",), num_samples={"domain": 50}),
+        root=str(tmp_path / "root"), preset="smoke", data_root=str(data), pipeline_name=PIPELINE
     )
-    with pytest.raises(Exception, match="ExampleValidator found anomalies") as info:
-        local_runner.run_pipeline(run)
-    assert "not recognised as images" in str(info.value)
+    command = ["pipeline", "run", "--preset", "smoke", "--root", run.root]
+    command += ["--data-root", run.data_root, "--pipeline-name", PIPELINE]
+    out = subprocess.run(
+        [sys.executable, "-m", "gan_tf.cli", *command], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.startswith("gan-tf pipeline: error: ExampleValidator found anomalies")
+    assert "not recognised as images" in out.stderr and "Traceback" not in out.stderr
+    first, *_, failed, last = out.stdout.splitlines()
+    assert failed.split()[:2] == ["ExampleValidator", "FAILED"]
+    assert last == "the run failed; its full log: " + first.removeprefix("full log: ")
     store = _store(run.metadata_path)
     assert _node_states(store, "ExampleValidator")  # it ran (and failed) ...
     assert _node_states(store, "Trainer") == []  # ... and no Trainer ever ran
