@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from typing import TextIO
 
-from gan_tf import console
+from gan_tf import console, files
 
 _RUNNER_RECORD = re.compile(r"Component (\S+) is (running|finished)\.")
 # The data step: `pipelines.tfds_data` logs one of these when the TFRecords are ready.
@@ -189,6 +189,9 @@ def component_lines(
     Yields:
       The log file's path.
     """
+    # A root in use by another run fails here, before a line or a log is written; the run
+    # itself holds the lock throughout (`local_runner.run_pipeline`).
+    files.DirLock(root, "pipeline root").check()
     path = log_path(root)
     print(f"full log: {path}", file=console.terminal(), flush=True)
     with console.capture_output(path, echo=verbose):
