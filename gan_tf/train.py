@@ -5,7 +5,7 @@ A workdir holds everything about a run:
     config.json          the resolved configuration (written before training starts)
     config_history.json  settings changed on resume (learning rates, lengths, periods)
     checkpoints/         training state every `train.checkpoint_every` steps and at the end
-    tensorboard/         event files: losses, throughput, EMA sample grids
+    tensorboard/         event files: losses, throughput, EMA sample grids, hparams, config
     samples.png          a grid of EMA samples at fixed latents, written at the end
     .lock                held by the one process training in the workdir
 
@@ -28,7 +28,17 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from gan_tf import callbacks, checkpoint, distribute, files, images, networks, streams
+from gan_tf import (
+    callbacks,
+    checkpoint,
+    distribute,
+    files,
+    images,
+    networks,
+    progress,
+    streams,
+    summaries,
+)
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
 from gan_tf.data import pipeline
@@ -311,11 +321,13 @@ def _train(
         guard,
     )
     tensorboard.set_model(gan)
+    summaries.write_run_config(tensorboard.writer, config, start)
     cbs = [
         guard,
         callbacks.CheckpointEvery(checkpointer, t.checkpoint_every, guard),
         stop,
         tensorboard,
+        progress.StepReporter(t.steps),
     ]
     if config.eval.every > 0:
         from gan_tf.metrics.callback import EvalCallback
