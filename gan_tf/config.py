@@ -75,6 +75,9 @@ class ModelConfig:
         `dcgan` and `resnet`); each replica's batch must be a multiple of it.
       g_norm: `dcgan` generator normalisation: `batch`, `pixel` or `none`.
       upsample: `dcgan` generator upsampling: `transpose` or `nearest` (then a convolution).
+      d_hidden: units of a fully connected hidden layer (normalised as `d_norm`, leaky ReLU)
+        between the `dcgan` discriminator's convolutions and its head (0 = none), as in the
+        InfoGAN/Lucic et al. MNIST discriminator; it lets the head judge whole digits.
     """
 
     arch: str = "dcgan"
@@ -88,6 +91,7 @@ class ModelConfig:
     mbstd_group: int = 0
     g_norm: str = "batch"
     upsample: str = "transpose"
+    d_hidden: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

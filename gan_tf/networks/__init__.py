@@ -52,5 +52,6 @@ def build(config: Config) -> tuple[Generator, Discriminator]:
         mbstd_group=m.mbstd_group,
         name="discriminator",
         **extra,
+        **({"hidden": m.d_hidden} if m.arch == "dcgan" else {}),
     )
     return generator, discriminator
