@@ -38,9 +38,15 @@ def smoke() -> Config:
 
 
 def dcgan_mnist() -> Config:
-    """The default quality run: DCGAN, non-saturating loss, EMA generator, full MNIST."""
+    """The default quality run: DCGAN, non-saturating loss, EMA generator, full MNIST.
+
+    The discriminator's fully connected hidden layer (`d_hidden`, as in the InfoGAN/Lucic et
+    al. MNIST discriminator) is what evens the digit classes out: without it the samples run
+    from 4.7% (digit 1) to 20.6% (digit 9); with it, 7.1-12.6% (docs/quality.md)."""
     return Config(
-        model=ModelConfig(arch="dcgan", latent_dim=64, g_width=32, d_width=64, kernel_size=3),
+        model=ModelConfig(
+            arch="dcgan", latent_dim=64, g_width=32, d_width=64, kernel_size=3, d_hidden=1024
+        ),
         train=TrainConfig(
             batch_size=64,
             steps=3000,
