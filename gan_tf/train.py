@@ -5,7 +5,7 @@ A workdir holds everything about a run:
     config.json          the resolved configuration (written before training starts)
     config_history.json  settings changed on resume (learning rates, lengths, periods)
     checkpoints/         training state every `train.checkpoint_every` steps and at the end
-    tensorboard/         event files: losses, throughput, EMA sample grids
+    tensorboard/         event files: losses, throughput, EMA sample grids, hparams, config
     samples.png          a grid of EMA samples at fixed latents, written at the end
     .lock                held by the one process training in the workdir
 
@@ -28,7 +28,17 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
-from gan_tf import callbacks, checkpoint, distribute, families, files, images, networks
+from gan_tf import (
+    callbacks,
+    checkpoint,
+    distribute,
+    families,
+    files,
+    images,
+    networks,
+    progress,
+    summaries,
+)
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError, DataError, TrainingError
@@ -220,11 +230,13 @@ def _train(
         guard,
     )
     tensorboard.set_model(gan)
+    summaries.write_run_config(tensorboard.writer, config, start)
     cbs = [
         guard,
         callbacks.CheckpointEvery(checkpointer, t.checkpoint_every, guard, family.finite),
         stop,
         tensorboard,
+        progress.StepReporter(t.steps),
         *family.callbacks(gan, tensorboard.writer, guard),
     ]
     if verbose == "auto":

@@ -25,6 +25,8 @@ from gan_tf.errors import ConfigError
 
 REPORT_JSON = "sample_quality.json"
 REPORT_MD = "sample_quality.md"
+REPORT_GRID = "samples.png"
+GRID_SAMPLES = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,14 +228,66 @@ def _check(kind: str, key: str, value: float, bound: float, ok: bool, rule: str)
     }
 
 
-def write_report(directory: str, report: Mapping[str, Any]) -> tuple[str, str]:
-    """Writes the report as JSON and markdown into `directory`; returns both paths."""
+def sample_grid(
+    generate: Callable[[np.ndarray], np.ndarray], num_classes: int = 0, count: int = GRID_SAMPLES
+) -> np.ndarray:
+    """The first judged samples (seeds 0..) as one uint8 grid; a column per class if any.
+
+    A conditional generator is asked for class `seed % num_classes`, so with `num_classes`
+    columns (and `count` rounded up to whole rows) each column holds one class.
+    """
+    from gan_tf import images
+
+    if num_classes > 0:
+        count = -(-count // num_classes) * num_classes
+    samples = generate(np.arange(count, dtype=np.int64))
+    return images.make_grid(samples, cols=num_classes if num_classes > 0 else None)
+
+
+def write_report(
+    directory: str, report: Mapping[str, Any], grid: np.ndarray | None = None
+) -> tuple[str, str]:
+    """Writes the report as JSON and markdown into `directory`; returns both paths.
+
+    With `grid` (see `sample_grid`), `samples.png` is written beside and the markdown
+    shows it.
+    """
+    from gan_tf import images
+
     os.makedirs(directory, exist_ok=True)
     json_path = os.path.join(directory, REPORT_JSON)
     md_path = os.path.join(directory, REPORT_MD)
     files.atomic_write_json(json_path, report)
-    files.atomic_write(md_path, to_markdown(report))
+    if grid is not None:
+        images.write_png(os.path.join(directory, REPORT_GRID), grid)
+    files.atomic_write(md_path, to_markdown(report, REPORT_GRID if grid is not None else None))
     return json_path, md_path
+
+
+def write_tensorboard(export_dir: str, report: Mapping[str, Any], grid: np.ndarray | None) -> str:
+    """Adds the report to the TensorBoard log of the run that trained the judged export.
+
+    The export's metadata names that log (`tensorboard`, as the pipeline's Trainer records
+    it) and the step; exports without it are left alone.
+
+    Returns:
+      The TensorBoard directory written to, or "" if the export names none.
+    """
+    from gan_tf import export, summaries
+
+    metadata = export.read_metadata(export_dir)
+    logdir = metadata.get("tensorboard")
+    if not logdir:
+        return ""
+    summaries.write_gate_report(
+        logdir,
+        int(metadata.get("step", 0)),
+        to_markdown(report),
+        report["scores"],
+        bool(report["blessed"]),
+        grid,
+    )
+    return logdir
 
 
 def read_report(directory: str) -> dict[str, Any] | None:
@@ -245,8 +299,8 @@ def read_report(directory: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
-def to_markdown(report: Mapping[str, Any]) -> str:
-    """A human-readable rendering of a gate report."""
+def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
+    """A human-readable rendering of a gate report, showing `grid_file` (a relative path)."""
     verdict = "BLESSED" if report["blessed"] else "NOT BLESSED"
     lines = [
         f"# Sample-quality gate: {verdict}",
@@ -254,6 +308,13 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         f"- candidate: `{report['candidate']}`",
         f"- baseline: `{report.get('baseline') or 'none (first blessed model)'}`",
         "",
+    ]
+    if grid_file:
+        lines += [
+            f"![the candidate's samples of seeds 0, 1, 2, ... as judged]({grid_file})",
+            "",
+        ]
+    lines += [
         "| score | candidate | baseline |",
         "| --- | --- | --- |",
     ]

@@ -45,6 +45,8 @@ class LocalRun:
       beam_workers: DirectRunner processes.
       beam_options: runner options (`key=value`).
       enable_cache: reuse unchanged components' outputs.
+      module_file: the Trainer's module file (default: `pipelines/trainer_module.py`, which
+        trains `preset` with `gan_tf.train.train`); another file brings its own `run_fn`.
     """
 
     root: str
@@ -61,6 +63,7 @@ class LocalRun:
     beam_workers: int = 2
     beam_options: tuple[str, ...] = ()
     enable_cache: bool = True
+    module_file: str = ""
 
     @property
     def pipeline_root(self) -> str:
@@ -116,7 +119,7 @@ def build(run: LocalRun, data_root: str):
         pipeline_name=run.pipeline_name,
         pipeline_root=os.path.abspath(run.pipeline_root),
         data_root=data_root,
-        module_file=MODULE_FILE,
+        module_file=os.path.abspath(run.module_file) if run.module_file else MODULE_FILE,
         serving_root=os.path.abspath(run.serving_base),
         preset=run.preset,
         overrides=run.overrides,

@@ -20,6 +20,7 @@ class RunSummary:
     model_run: str | None
     serving_base: str
     model_name: str
+    report_dir: str | None = None
 
     def text(self) -> str:
         """The lines `gan-tf pipeline run` prints at the end of a run."""
@@ -31,25 +32,35 @@ class RunSummary:
             for check in self.report["checks"]:
                 mark = "ok  " if check["passed"] else "FAIL"
                 lines.append(f"  {mark} {check['rule']}  (value {check['value']:.5g})")
+        if self.report_dir:
+            report = shown(os.path.join(self.report_dir, gate.REPORT_MD))
+            lines.append(f"gate report: {report} (+ {gate.REPORT_GRID}, the samples it judged)")
         if self.pushed_path:
-            lines.append(f"pushed model: {self.pushed_path}")
+            lines.append(f"pushed model: {shown(self.pushed_path)}")
         else:
             lines.append(f"no model pushed; the serving root {self.serving_base} is unchanged")
         if self.model_run:
-            lines.append(f"TensorBoard: tensorboard --logdir {self.model_run}/tensorboard")
+            lines.append(f"TensorBoard: tensorboard --logdir {shown(self.model_run)}/tensorboard")
         base = os.path.abspath(self.serving_base)
         lines += [
             "serve (TF Serving):  tensorflow_model_server --rest_api_port=8501 "
             f"--model_name={self.model_name} --model_base_path={base}",
             f"serve (no TF Serving binary here): gan-tf serve --model-base-path {base} "
             f"--model-name {self.model_name}",
-            f"query: gan-tf query --url http://127.0.0.1:8501 --model {self.model_name} "
+            f"query: gan-tf query --url http://127.0.0.1:8501 --model-name {self.model_name} "
             "--seeds 0-15 --out samples.png",
         ]
         return "\n".join(lines)
 
 
-def _store(metadata_path: str):
+def shown(path: str) -> str:
+    """`path` relative to the working directory when it lies below it (shorter to read)."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def open_store(metadata_path: str):
+    """A read-only ML Metadata store on a sqlite file (the runner may hold it open too)."""
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
@@ -99,7 +110,7 @@ def summarize(
     The artifacts are the outputs of the pipeline's latest run (see `run_outputs`); a version
     counts as pushed only if the Pusher ran after `since` (a cached Pusher pushed nothing).
     """
-    outputs = run_outputs(_store(metadata_path), pipeline_name)
+    outputs = run_outputs(open_store(metadata_path), pipeline_name)
     report_artifact = outputs.get("gan_tf.SampleQualityReport")
     blessing, pushed = outputs.get("ModelBlessing"), outputs.get("PushedModel")
     model_run = outputs.get("ModelRun")
@@ -122,4 +133,5 @@ def summarize(
         model_run=model_run.uri if model_run is not None else None,
         serving_base=serving_base,
         model_name=model_name,
+        report_dir=report_artifact.uri if report_artifact is not None else None,
     )

@@ -23,7 +23,8 @@ for _ in $(seq 120); do
   kill -0 $server 2>/dev/null || { cat "$root/serve.log" >&2; exit 1; }
   sleep 1
 done
-"$gan_tf" query --url "http://127.0.0.1:$port" --status
-"$gan_tf" query --url "http://127.0.0.1:$port" --seeds 0-63 --out "$root/served_grid.png"
-echo "main job: served model answered; samples from the server in $root/served_grid.png"
+"$gan_tf" query --url "http://127.0.0.1:$port" --seeds 0-63 --out "$root/served_grid.png" >/dev/null
+echo "served: http://127.0.0.1:$port answered (gan-tf serve, log: $root/serve.log)"
+echo "samples from the server: $root/served_grid.png"
+echo "TensorBoard, every run side by side: $venv/bin/tensorboard --logdir $(dirname "$root")"
 echo "serve it again with: $gan_tf serve --model-base-path $base"

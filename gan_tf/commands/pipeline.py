@@ -129,17 +129,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote the Kubeflow V2 / Vertex AI pipeline spec to {path}")
         return 0
 
-    from pipelines import local_runner
+    from pipelines import local_runner, progress
 
-    summary = local_runner.run_pipeline(
-        local_runner.LocalRun(
-            root=args.root,
-            tfds=args.tfds,
-            tfds_limit=args.tfds_limit,
-            beam_workers=args.beam_workers,
-            enable_cache=not args.no_cache,
-            **definition,
-        )
+    run = local_runner.LocalRun(
+        root=args.root,
+        tfds=args.tfds,
+        tfds_limit=args.tfds_limit,
+        beam_workers=args.beam_workers,
+        enable_cache=not args.no_cache,
+        **definition,
     )
+    with progress.component_lines(run.root, run.metadata_path, run.pipeline_name, args.verbose):
+        summary = local_runner.run_pipeline(run)
     print(summary.text())
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gan_tf.commands import deprecated
+
 
 def parse_ints(text: str, what: str) -> list[int]:
     """Parses `1,2,3` and ranges `0-7` into integers."""
@@ -38,7 +40,15 @@ def add_parser(subparsers) -> None:
         required=True,
         help="http://HOST:PORT for REST (8501) or grpc://HOST:PORT for gRPC (8500)",
     )
-    p.add_argument("--model", default="gan", help="model name (default gan)")
+    p.add_argument(
+        "--model-name", default="gan", help="model name, as gan-tf serve --model-name (default gan)"
+    )
+    p.add_argument(
+        "--model",
+        dest="model_name",
+        action=deprecated("--model", "--model-name"),
+        help=argparse.SUPPRESS,
+    )
     p.add_argument("--version", type=int, help="model version (default: newest)")
     p.add_argument("--seeds", help="seeds, e.g. 1,2,3 or 0-15")
     p.add_argument("--labels", help="class labels, one per seed (conditional models)")
@@ -60,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise GanTfError("nothing to do: give --seeds (with --out), --status or --metadata")
     if args.seeds and not args.out:
         raise GanTfError("--seeds needs --out (the PNG grid to write)")
-    with ServingClient(args.url, args.model, args.version, args.timeout) as client:
+    with ServingClient(args.url, args.model_name, args.version, args.timeout) as client:
         if args.status:
             print(json.dumps(client.status(), indent=2))
         if args.metadata:

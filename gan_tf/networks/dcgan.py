@@ -104,10 +104,15 @@ class DCGANDiscriminator(base.Discriminator):
 
     Args:
       kernel_size: kernel of the stride-2 convolutions.
+      hidden: units of a fully connected layer between the convolutions and the head (0 =
+        none); normalised like the convolutions, then leaky ReLU.
     """
 
-    def __init__(self, image_size: int, channels: int, kernel_size: int = 4, **kwargs: Any):
+    def __init__(
+        self, image_size: int, channels: int, kernel_size: int = 4, hidden: int = 0, **kwargs: Any
+    ):
         base.check_image_shape(image_size, channels, SIZES, "dcgan")
+        self.hidden = hidden
         super().__init__(image_size, channels, **kwargs)
         self.kernel_size = kernel_size
         _, steps = _start_and_steps(image_size)
@@ -119,12 +124,23 @@ class DCGANDiscriminator(base.Discriminator):
                 self.blocks.append(base.d_norm_layer(self.norm))
             self.blocks.append(keras.layers.LeakyReLU(0.2))
         self.flatten = keras.layers.Flatten()
+        self.dense = (
+            [
+                base.maybe_spectral(keras.layers.Dense(hidden), self.spectral_norm),
+                base.d_norm_layer(self.norm),
+                keras.layers.LeakyReLU(0.2),
+            ]
+            if hidden
+            else []
+        )
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kernel_size": self.kernel_size}
+        return {**super().get_config(), "kernel_size": self.kernel_size, "hidden": self.hidden}
 
     @property
     def feature_dim(self) -> int:
+        if self.hidden:
+            return self.hidden
         start, steps = _start_and_steps(self.image_size)
         return start * start * (self.width * 2 ** (steps - 1) + (1 if self.mbstd else 0))
 
@@ -135,4 +151,7 @@ class DCGANDiscriminator(base.Discriminator):
             h = layer(h, training=training)
         if self.mbstd is not None:
             h = self.mbstd(h)
-        return self.head(self.flatten(h), c)
+        h = self.flatten(h)
+        for layer in self.dense:
+            h = layer(h, training=training)
+        return self.head(h, c)

@@ -9,7 +9,9 @@ Outputs:
     `NOT_BLESSED` file; custom properties `blessed`, `current_model`, `current_model_id`,
     and `baseline_model`/`baseline_model_id` when compared), plus `score_<key>` float
     properties and the report files, so Pusher and `LatestBlessedModelStrategy` work as usual.
-  report: a `SampleQualityReport` directory with `sample_quality.json` and `.md`.
+  report: a `SampleQualityReport` directory with `sample_quality.json`, `.md` and the
+    judged sample grid `samples.png`; the report also goes to the TensorBoard log of the
+    run that trained the candidate (`gate/*`, see `gan_tf.summaries`).
 """
 
 import logging
@@ -157,7 +159,8 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
         )
 
     candidate_dir = serving_dir(model)
-    result = rescore(export_source(candidate_dir))
+    candidate = export_source(candidate_dir)
+    result = rescore(candidate)
     baseline = _baseline_scores(baseline_model, baseline_blessing, result["protocol"], rescore)
     blessed, checks = gate.decide(result["scores"], settings, baseline)
     content = {
@@ -174,8 +177,10 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
         "reference": f"{examples.uri} split {split!r}, first N images in file order",
         "protocol": result["protocol"],
     }
-    gate.write_report(report.uri, content)
-    gate.write_report(blessing.uri, content)
+    grid = gate.sample_grid(candidate.generate, candidate.num_classes)
+    gate.write_report(report.uri, content, grid)
+    gate.write_report(blessing.uri, content, grid)
+    gate.write_tensorboard(candidate_dir, content, grid)
     marker = "BLESSED" if blessed else "NOT_BLESSED"
     with open(os.path.join(blessing.uri, marker), "w", encoding="utf-8"):
         pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -16,8 +17,7 @@ from gan_tf.config import Config
 from gan_tf.data import tfrecord
 
 
-def gan_tf(*args, env_extra=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})}
+def run_cli(args, env):
     return subprocess.run(
         [sys.executable, "-m", "gan_tf.cli", *args],
         capture_output=True,
@@ -27,11 +27,53 @@ def gan_tf(*args, env_extra=None):
     )
 
 
+def gan_tf(*args, env_extra=None):
+    return run_cli(args, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})})
+
+
 def train_args(workdir, *sets):
     args = ["train", "--preset", "smoke", "--workdir", str(workdir)]
     for s in sets:
         args += ["--set", s]
     return args
+
+
+# A TensorFlow C++ log line ("2026-11-30 04:40:30.430354: E external/...") or absl's
+# ("E1130 04:58:51.172891 ..."), and the Python warnings the stack prints at import.
+TF_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] |^[IWEF]\d{4} |Warning:")
+
+
+def as_user(*args):
+    """`gan-tf ARGS` with the environment of a user's shell (no TF_CPP_* settings)."""
+    return run_cli(args, {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP_")})
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["pipeline", "run", "--help"]])
+def test_help_prints_no_tensorflow_log_lines(argv):
+    out = as_user(*argv)
+    assert out.returncode == 0 and out.stdout.startswith("usage: gan-tf")
+    assert out.stderr == ""
+    assert not [line for line in out.stdout.splitlines() if TF_LOG_LINE.search(line)]
+
+
+def test_help_does_not_import_tensorflow():
+    code = (
+        "import sys; from gan_tf import cli; cli.build_parser(); "
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_failing_command_prints_its_error_alone_and_verbose_shows_the_logs(tmp_path):
+    args = ["generate", "--workdir", str(tmp_path / "none"), "--out", str(tmp_path / "x.png")]
+    error = f"gan-tf generate: error: {tmp_path / 'none'} is not a gan_tf workdir"
+    quiet = as_user(*args)  # imports TensorFlow before failing
+    assert quiet.returncode == 2
+    assert quiet.stderr.splitlines() == [quiet.stderr.strip()] and quiet.stderr.startswith(error)
+    verbose = as_user("-v", *args)
+    assert verbose.returncode == 2 and error in verbose.stderr
+    assert [line for line in verbose.stderr.splitlines() if TF_LOG_LINE.search(line)]
 
 
 def test_help_lists_commands_and_presets():

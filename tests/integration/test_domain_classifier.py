@@ -59,14 +59,24 @@ def test_coverage_of_one_digit_and_of_all_digits(capsys, tmp_path, classifier):
     threes = tmp_path / "threes.npz"
     np.savez(threes, images=x[y == 3][:1000, ..., None])
     one = _evaluate(
-        capsys, str(threes), "mnist:test", "--features=domain", "--metrics=coverage", "--num=1000"
+        capsys,
+        f"--source={threes}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--metrics=coverage",
+        "--num=1000",
     )
     assert one["classes_covered_domain"] == 1.0
     assert one["class_share_max_domain"] > 0.98
     assert one["class_kl_domain"] > 1.5
     assert len(one["class_histogram_domain"]) == 10
     both = _evaluate(
-        capsys, "mnist:train", "mnist:test", "--features=domain", "--metrics=coverage", "--num=5000"
+        capsys,
+        "--source=mnist:train",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--metrics=coverage",
+        "--num=5000",
     )
     assert both["classes_covered_domain"] == 10.0
     assert both["class_kl_domain"] < 0.005
@@ -75,7 +85,8 @@ def test_coverage_of_one_digit_and_of_all_digits(capsys, tmp_path, classifier):
 
 
 def test_coverage_needs_domain_features(capsys):
-    code = main(["evaluate", "mnist:train", "mnist:test", "--metrics=coverage", "--num=10"])
+    args = ["--source=mnist:train", "--reference=mnist:test", "--metrics=coverage", "--num=10"]
+    code = main(["evaluate", *args])
     assert code == 2
     assert "use --features domain" in capsys.readouterr().err
     assert os.path.isfile(domain.weights_file())

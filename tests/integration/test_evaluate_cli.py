@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import cli, images, presets, train
+from gan_tf import cli, images, panel, presets, train
 from gan_tf.data import mnist
 from gan_tf.metrics import sources
 
@@ -62,8 +62,8 @@ def test_evaluate_workdir_against_dataset_split(trained, capsys, tmp_path):
     out_json = tmp_path / "scores.json"
     code, out, err = evaluate(
         capsys,
-        workdir,
-        "mnist:test",
+        f"--workdir={workdir}",
+        "--reference=mnist:test",
         "--features=domain",
         "--metrics=fid,kid,is,pr",
         "--num=200",
@@ -103,14 +103,50 @@ def test_exported_model_gives_the_workdir_images(trained):
 def test_inception_kid_npz_against_dataset(capsys, tmp_path, mnist_test_images, mnist_data_dir):
     npz = tmp_path / "samples.npz"
     np.savez(npz, images=mnist_test_images[100:108])
+    # The positional SOURCE REFERENCE of earlier releases still works, with a note.
     code, out, err = evaluate(
         capsys, str(npz), "mnist:test", "--metrics=kid", "--num=8", "--batch-size=8"
     )
     assert code == 0, err
+    assert "positional arguments is deprecated; use --source (or --workdir)" in err
     result = json.loads(out)
     assert np.isfinite(result["kid"]) and result["kid_std"] >= 0.0
     assert "tf1_bilinear to 299x299" in result["protocol"]["resizer"]
     assert result["protocol"]["features"].startswith("inception-2015-12-05 pool_3")
+
+
+def test_panel_shows_each_sample_beside_its_nearest_references(capsys, tmp_path, mnist_test_images):
+    npz = tmp_path / "copies.npz"
+    np.savez(npz, images=mnist_test_images[:200][::-1])  # test images 199, 198, ...
+    out_png = tmp_path / "panel.png"
+    code, out, err = evaluate(
+        capsys,
+        f"--source={npz}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--metrics=kid",
+        "--num=200",
+        f"--panel={out_png}",
+    )
+    assert code == 0, err
+    assert json.loads(out)["kid_domain"] < 0.01  # the same 200 images
+    image = tf.io.decode_png(out_png.read_bytes()).numpy()
+    for row in range(panel.ROWS):
+        sample = _tile(image, row, 0)
+        np.testing.assert_array_equal(sample, mnist_test_images[199 - row, ..., 0])
+        np.testing.assert_array_equal(_tile(image, row, 1), sample)  # itself, at distance 0
+        assert not np.array_equal(_tile(image, row, 2), sample)
+    _, left = panel.tile_box(0, panel.NEIGHBOURS, 28, 28)[2:]
+    histogram = image[panel.TITLE_HEIGHT :, left + panel.MARGIN :]
+    assert histogram.shape[1] == panel.HISTOGRAM_SIZE[0] + panel.MARGIN
+    bars = np.all(histogram == panel.GENERATED_COLOUR, axis=-1)
+    references = np.all(histogram == panel.REFERENCE_COLOUR, axis=-1)
+    assert bars.sum() > 100 and abs(int(bars.sum()) - int(references.sum())) < 0.05 * bars.sum()
+
+
+def _tile(image, row, col):
+    top, left, bottom, right = panel.tile_box(row, col, 28, 28)
+    return image[top : bottom : panel.SCALE, left : right : panel.SCALE, 0]
 
 
 def _write_pngs(folder, arrays):
@@ -123,29 +159,51 @@ def test_bad_input_gives_clear_errors(capsys, tmp_path, mnist_test_images, mnist
     mixed = tmp_path / "mixed"
     _write_pngs(mixed, [mnist_test_images[0], np.zeros((32, 32, 1), np.uint8)])
     code, _, err = evaluate(
-        capsys, str(mixed), "mnist:test", "--features=domain", "--num=2", "--metrics=kid"
+        capsys,
+        f"--source={mixed}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=2",
+        "--metrics=kid",
     )
     assert code == 2 and "mixed sizes" in err
 
     nan = tmp_path / "nan.npz"
     np.savez(nan, images=np.full((4, 28, 28, 1), np.nan, np.float32))
     code, _, err = evaluate(
-        capsys, str(nan), "mnist:test", "--features=domain", "--num=4", "--metrics=kid"
+        capsys,
+        f"--source={nan}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=4",
+        "--metrics=kid",
     )
     assert code == 2 and "NaN" in err and "uint8" in err
 
     ok = tmp_path / "ok.npz"
     np.savez(ok, images=mnist_test_images[:50])
     code, _, err = evaluate(
-        capsys, str(ok), "mnist:test", "--features=domain", "--num=50", "--metrics=fid"
+        capsys,
+        f"--source={ok}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=50",
+        "--metrics=fid",
     )
     assert code == 2 and "rank <= 49 < 128" in err
     code, _, err = evaluate(
-        capsys, str(ok), "mnist:test", "--features=domain", "--num=60", "--metrics=kid"
+        capsys,
+        f"--source={ok}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=60",
+        "--metrics=kid",
     )
     assert code == 2 and "fewer than" in err
 
-    code, _, err = evaluate(capsys, str(tmp_path / "nothing"), "mnist:test", "--num=4000")
+    code, _, err = evaluate(
+        capsys, f"--source={tmp_path / 'nothing'}", "--reference=mnist:test", "--num=4000"
+    )
     assert code == 2 and "cannot read source" in err
 
     corrupt = tmp_path / "corrupt"
@@ -153,9 +211,16 @@ def test_bad_input_gives_clear_errors(capsys, tmp_path, mnist_test_images, mnist
     _write_pngs(corrupt, [mnist_test_images[0]])
     (corrupt / "b.png").write_bytes(b"not a png at all")
     code, _, err = evaluate(
-        capsys, str(corrupt), "mnist:test", "--features=domain", "--num=2", "--metrics=kid"
+        capsys,
+        f"--source={corrupt}",
+        "--reference=mnist:test",
+        "--features=domain",
+        "--num=2",
+        "--metrics=kid",
     )
     assert code == 2 and "cannot decode" in err
 
-    code, _, err = evaluate(capsys, str(ok), "mnist:test", "--metrics=is", "--num=10")
+    code, _, err = evaluate(
+        capsys, f"--source={ok}", "--reference=mnist:test", "--metrics=is", "--num=10"
+    )
     assert code == 2 and "1008-way" in err

@@ -7,30 +7,35 @@ baseline):
 1. smoke, 80 steps: blessed on thresholds (no model pushed before), pushed.
 2. the same with an impossible threshold: the Trainer is cached, so the candidate is the
    pushed model; it is never its own baseline, and the threshold refuses it.
-3. `gan-tf pipeline run --set train.steps=1000` through the CLI: a better generator, blessed
-   against model 1 (a real baseline) and pushed as a second version.
+3. `gan-tf pipeline run --set train.steps=1000` as a user runs it (its own process): a better
+   generator, blessed against model 1 (a real baseline) and pushed as a second version; the
+   command prints a line per component and the summary, and everything else (TFX, Beam, the
+   Trainer's Keras lines, the Trainer module's wheel build) goes to the run's log file.
 4. the 80-step settings again: the cached 80-step model, compared with model 3, is refused by
    the margin alone (its threshold passes).
 5. the 1000-step settings again: every component cached; its baseline is model 1 (the latest
    push other than itself) and the summary reports this run's verdict, not run 4's.
 
-Separately, a TFRecord of non-image bytes stops the run at ExampleValidator.
+Every gate report shows the grid it judged and is added to the TensorBoard run of the model
+it judged. Separately, a TFRecord of non-image bytes stops the run at ExampleValidator.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
+import glob
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from gan_tf import cli
 from gan_tf.data import mnist, tfrecord
 from pipelines import gate, local_runner, presets, results
+from pipelines.pipeline import COMPONENT_IDS
 
 pytestmark = pytest.mark.slow
 
@@ -97,8 +102,7 @@ class History:
     run: local_runner.LocalRun
     summaries: list[results.RunSummary]  # runs 1..5 (index 0..4); run 3's read back after the CLI
     trees: list[dict[str, float]]  # the serving root after each run
-    cli_status: int
-    cli_out: str
+    cli: subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
@@ -119,29 +123,17 @@ def history(tmp_path_factory, mnist_subset) -> History:
     record(local_runner.run_pipeline(run))
     impossible = presets.SMOKE.with_overrides(["kid_domain=-1"], "threshold")
     record(local_runner.run_pipeline(dataclasses.replace(run, gate=impossible)))
-    out, start = io.StringIO(), time.time()
-    with contextlib.redirect_stdout(out):
-        status = cli.main(
-            [
-                "pipeline",
-                "run",
-                "--preset",
-                "smoke",
-                "--root",
-                run.root,
-                "--data-root",
-                mnist_subset,
-                "--pipeline-name",
-                PIPELINE,
-                "--set",
-                BETTER,
-            ]
-        )
+    start = time.time()
+    command = ["pipeline", "run", "--preset", "smoke", "--root", run.root]
+    command += ["--data-root", mnist_subset, "--pipeline-name", PIPELINE, "--set", BETTER]
+    out = subprocess.run(
+        [sys.executable, "-m", "gan_tf.cli", *command], capture_output=True, text=True, timeout=900
+    )
     serving = os.path.join(run.serving_base, "gan")
     record(results.summarize(run.metadata_path, PIPELINE, start, serving, "gan", seconds=0))
     record(local_runner.run_pipeline(run))
     record(local_runner.run_pipeline(dataclasses.replace(run, overrides=(BETTER,))))
-    return History(run, summaries, trees, status, out.getvalue())
+    return History(run, summaries, trees, out)
 
 
 def _checks(report: dict, kind: str) -> list[dict]:
@@ -169,6 +161,8 @@ def test_first_run_blesses_and_pushes(history):
     assert summary.report["candidate_model_id"] == model.id
     assert os.path.isfile(os.path.join(blessing.uri, "BLESSED"))
     assert os.path.isdir(os.path.join(summary.model_run, "tensorboard"))
+    # Model 1 was judged by runs 1, 2 and 4 (its Trainer cached in the last two).
+    _check_gate_report(summary, step=80, blessed=[1.0, 0.0, 0.0])
 
 
 def test_cached_rerun_is_never_its_own_baseline(history):
@@ -184,11 +178,11 @@ def test_cached_rerun_is_never_its_own_baseline(history):
 
 
 def test_better_candidate_is_blessed_against_a_real_baseline(history):
-    assert history.cli_status == 0
+    assert history.cli.returncode == 0, history.cli.stdout + history.cli.stderr
     first, summary = history.summaries[0], history.summaries[2]
     report = summary.report
-    assert "sample-quality gate: BLESSED" in history.cli_out
-    assert f"pushed model: {summary.pushed_path}" in history.cli_out
+    assert "sample-quality gate: BLESSED" in history.cli.stdout
+    assert f"pushed model: {summary.pushed_path}" in history.cli.stdout
     assert report["baseline_model_id"] == first.report["candidate_model_id"]
     assert report["candidate_model_id"] != report["baseline_model_id"]  # a new model
     better = report["scores"]["kid_domain"]
@@ -198,6 +192,49 @@ def test_better_candidate_is_blessed_against_a_real_baseline(history):
     versions = _versions(history.trees[2])
     assert len(versions) == 2 and int(versions[1]) > int(versions[0])
     assert summary.pushed_path == os.path.join(history.run.serving_base, "gan", versions[1])
+    _check_gate_report(summary, step=1000, blessed=[1.0])  # run 5 reuses run 3's gate
+
+
+def test_cli_prints_a_line_per_component_and_logs_the_rest(history):
+    out, summary = history.cli, history.summaries[2]
+    assert out.stderr == ""
+    lines = out.stdout.splitlines()
+    log_path = lines[0].removeprefix("full log: ")
+    assert os.path.dirname(log_path) == os.path.join(history.run.root, "logs")
+    end = next(i for i, line in enumerate(lines) if line.startswith("pipeline finished"))
+    components = {line.split()[0]: line for line in lines[1:end]}
+    assert sorted(components) == sorted(COMPONENT_IDS), lines
+    assert "cached" in components["ExampleValidator"] and "done" in components["Trainer"]
+    assert "BLESSED" in components["SampleQualityGate"]
+    assert f"pushed version {os.path.basename(summary.pushed_path)}" in components["Pusher"]
+    # The summary follows, and nothing else.
+    text = summary.text()
+    assert "\n".join(lines[end + 1 :]) == text[text.index("\n") + 1 :]
+    with open(log_path, encoding="utf-8") as f:
+        log = f.read()
+    for noise in ("Component Trainer is running.", "running egg_info", "Epoch 1/"):
+        assert noise in log and noise not in out.stdout, noise
+
+
+def _check_gate_report(summary, step: int, blessed: list[float]) -> None:
+    """The report embeds the judged grid; the judged model's TensorBoard run has the verdicts."""
+    with open(os.path.join(summary.report_dir, gate.REPORT_MD), encoding="utf-8") as f:
+        assert f"]({gate.REPORT_GRID})" in f.read()
+    grid = tf.io.decode_png(tf.io.read_file(os.path.join(summary.report_dir, gate.REPORT_GRID)))
+    assert grid.shape == (8 * 30 + 2, 8 * 30 + 2, 1)  # seeds 0-63 of the 28x28 smoke model
+    events: dict[str, list] = {}
+    for path in sorted(glob.glob(os.path.join(summary.model_run, "tensorboard", "events.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                events.setdefault(value.tag, []).append((event.step, value))
+    assert [float(tf.make_ndarray(v.tensor)) for _, v in events["gate/blessed"]] == blessed
+    assert {s for tag in events if tag.startswith("gate/") for s, _ in events[tag]} == {step}
+    kids = [float(tf.make_ndarray(v.tensor)) for _, v in events["gate/kid_domain"]]
+    assert summary.report["scores"]["kid_domain"] == pytest.approx(kids[0], rel=1e-6)
+    text = tf.make_ndarray(events["gate/report"][0][1].tensor).item().decode()
+    assert text.startswith("# Sample-quality gate: BLESSED")
+    png = tf.make_ndarray(events["gate/samples"][0][1].tensor)[2]
+    assert tf.io.decode_png(png).shape == grid.shape
 
 
 def test_worse_candidate_is_refused_by_the_margin_alone(history):
@@ -231,22 +268,24 @@ def test_non_image_bytes_stop_at_example_validator(tmp_path):
     data = tmp_path / "junk"
     for split, count in (("train", 300), ("eval", 100)):
         os.makedirs(data / split)
-        import tensorflow as tf
-
         with tf.io.TFRecordWriter(str(data / split / "data.tfrecord")) as writer:
             for i in range(count):
                 example = tfrecord.make_example(rng.bytes(64), i % 10)
                 writer.write(example.SerializeToString())
     run = local_runner.LocalRun(
-        root=str(tmp_path / "root"),
-        preset="smoke",
-        data_root=str(data),
-        pipeline_name=PIPELINE,
-        gate=gate.GateSettings(features=("domain",), num_samples={"domain": 50}),
+        root=str(tmp_path / "root"), preset="smoke", data_root=str(data), pipeline_name=PIPELINE
     )
-    with pytest.raises(Exception, match="ExampleValidator found anomalies") as info:
-        local_runner.run_pipeline(run)
-    assert "not recognised as images" in str(info.value)
+    command = ["pipeline", "run", "--preset", "smoke", "--root", run.root]
+    command += ["--data-root", run.data_root, "--pipeline-name", PIPELINE]
+    out = subprocess.run(
+        [sys.executable, "-m", "gan_tf.cli", *command], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.startswith("gan-tf pipeline: error: ExampleValidator found anomalies")
+    assert "not recognised as images" in out.stderr and "Traceback" not in out.stderr
+    first, *_, failed, last = out.stdout.splitlines()
+    assert failed.split()[:2] == ["ExampleValidator", "FAILED"]
+    assert last == "the run failed; its full log: " + first.removeprefix("full log: ")
     store = _store(run.metadata_path)
     assert _node_states(store, "ExampleValidator")  # it ran (and failed) ...
     assert _node_states(store, "Trainer") == []  # ... and no Trainer ever ran

@@ -157,7 +157,9 @@ def test_warmup_file_parses_and_its_requests_run(base_path, cond_base_path, load
         assert names == set(export.SIGNATURES)
 
 
-def test_export_is_atomic_and_replaces(tmp_path, generator):
+def test_export_replaces_a_version_and_leaves_no_temporaries(tmp_path, generator):
+    # The end state only; that no partial version is ever visible is shown by
+    # test_an_export_interrupted_at_any_moment_never_shows_a_partial_version.
     target = tmp_path / "base" / "3"
     export.export_generator(generator, str(target), {"step": 1}, warmup_requests=0)
     assert export.read_warmup_requests(str(target)) == []

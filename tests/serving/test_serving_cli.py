@@ -37,8 +37,12 @@ def test_train_exports_and_cli_round_trip(smoke_config, tmp_path, start_server, 
         assert cli.main(["query", "--url", server.rest_url, "--status"]) == 0
         assert '"AVAILABLE"' in capsys.readouterr().out
         assert cli.main(["query", "--url", server.rest_url, "--seeds", "x", "--out", "a"]) == 2
-        assert cli.main(["query", "--url", server.rest_url, "--model", "nope", "--status"]) == 2
+        query = ["query", "--url", server.rest_url, "--status"]
+        assert cli.main([*query, "--model-name", "nope"]) == 2
         assert "Latest(nope)" in capsys.readouterr().err
+        assert cli.main([*query, "--model", "nope"]) == 2  # the old spelling, with a note
+        err = capsys.readouterr().err
+        assert "--model is deprecated; use --model-name" in err and "Latest(nope)" in err
     assert cli.main(["export", "--workdir", str(tmp_path / "none"), "--out", "x"]) == 2
 
 

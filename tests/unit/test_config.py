@@ -81,6 +81,9 @@ def test_preset_specifics():
     wgan = presets.wgan_gp_mnist()
     assert wgan.loss.name == "wasserstein" and wgan.loss.gp_weight == 10.0
     assert wgan.model.discriminator["norm"] != "batch", "a gradient penalty needs a critic w/o BN"
+    fashion = presets.dcgan_fashion_mnist()
+    assert (fashion.data.source, fashion.data.name) == ("tfds", "fashion_mnist")
+    assert fashion.eval.every == 0, "the MNIST domain classifier cannot judge clothes"
     with pytest.raises(ConfigError, match="unknown preset"):
         presets.get("nope")
 

@@ -129,6 +129,10 @@ def test_order_depends_only_on_seed_and_epoch(tmp_path):
         b.numpy() for b in pipeline.train_dataset(cfg.override(["train.seed=6"])).take(12)
     ]
     assert not np.array_equal(np.stack(reference), np.stack(other_seed))
+    # ...and each epoch has its own order (20 batches of 4 = 8 epochs of 10 images)
+    flat = np.concatenate([b.numpy() for b in pipeline.train_dataset(cfg).take(20)])
+    epochs = flat.reshape(8, 10, -1)
+    assert len({e.tobytes() for e in epochs}) == 8
 
 
 @pytest.mark.parametrize("extra", [[], ["data.resize=true", "data.image_size=16"]])

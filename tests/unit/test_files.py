@@ -64,6 +64,10 @@ def test_lock_is_exclusive_across_processes_and_freed_by_sigkill(tmp_path):
             files.LockedError, match=rf"in use by another process \(pid {holder.pid}"
         ):
             files.DirLock(str(tmp_path), "test directory").acquire()
+        record = (tmp_path / ".lock").read_bytes()
+        with pytest.raises(files.LockedError, match=rf"\(pid {holder.pid}"):
+            files.DirLock(str(tmp_path), "test directory").check()
+        assert (tmp_path / ".lock").read_bytes() == record  # checking writes nothing
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
@@ -71,6 +75,10 @@ def test_lock_is_exclusive_across_processes_and_freed_by_sigkill(tmp_path):
     with files.DirLock(str(tmp_path), "test directory"):
         with pytest.raises(files.LockedError):
             files.DirLock(str(tmp_path), "test directory").acquire()
+    files.DirLock(str(tmp_path), "test directory").acquire().release()
+    record = (tmp_path / ".lock").read_bytes()
+    files.DirLock(str(tmp_path), "test directory").check()  # free: passes, takes nothing
+    assert (tmp_path / ".lock").read_bytes() == record
     files.DirLock(str(tmp_path), "test directory").acquire().release()
 
 

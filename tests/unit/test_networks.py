@@ -130,6 +130,28 @@ def test_dcgan_generator_variants(norm, upsample):
     assert has_bn == (norm == "batch")
 
 
+@pytest.mark.parametrize("classes", [0, 10])
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+def test_dcgan_discriminator_hidden_layer(classes, norm):
+    settings = {"model.discriminator.width": 8, "model.discriminator.norm": norm}
+    _, plain = build("dcgan", 28, 1, classes, **settings)
+    _, disc = build("dcgan", 28, 1, classes, **settings, **{"model.discriminator.hidden": 32})
+    x = tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2], minval=-1.0, maxval=1.0)
+    inputs = (x, condition(tf.constant([0, 1, 2, 3]) if classes else None, classes, 4))
+    plain(inputs)
+    assert disc(inputs, training=True).shape == (4, 1)
+    assert disc.feature_dim == 32
+    # the hidden layer's weights (+ its norm's) sit between the convolutions and the head
+    hidden = 8 * 2 * 7 * 7 * 32 + 32
+    head_change = (32 - 8 * 2 * 7 * 7) * (1 + classes)
+    extra = {"batch": 4 * 32, "layer": 2 * 32, "none": 0}[norm]
+    assert disc.count_params() == plain.count_params() + hidden + head_change + extra
+    clone = type(disc).from_config(disc.get_config())
+    clone(inputs)
+    assert clone.get_config()["hidden"] == 32
+    assert clone.count_params() == disc.count_params()
+
+
 def test_pixel_norm_gives_unit_rms_features():
     from gan_tf.networks.base import PixelNorm
 
