@@ -42,6 +42,23 @@ def checkpoint_dir(workdir: str) -> str:
     return os.path.join(workdir, "checkpoints")
 
 
+def _settings(config: Config) -> dict[str, Any]:
+    """`section.key` -> value of every setting, with each network's settings resolved
+    (`model.generator.width`, class defaults included), so that a setting left at its default
+    equals the same value written out, as in a config.json of the earlier flat layout."""
+    from gan_tf import networks
+
+    out = {}
+    for section, values in config.to_dict().items():
+        for key, value in values.items():
+            if section == "model" and key in networks.ROLES:
+                resolved = networks.resolved_kwargs(config.model, key)
+                out.update({f"model.{key}.{k}": v for k, v in resolved.items()})
+            else:
+                out[f"{section}.{key}"] = value
+    return out
+
+
 def config_changes(config: Config, workdir: str) -> dict[str, tuple[Any, Any]]:
     """Settings of `config` that differ from the run saved in `workdir`, as `(old, new)`.
 
@@ -55,12 +72,11 @@ def config_changes(config: Config, workdir: str) -> dict[str, tuple[Any, Any]]:
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path) or not checkpoint.has_checkpoints(checkpoint_dir(workdir)):
         return {}
-    previous = Config.from_json_file(path).to_dict()
+    previous = _settings(Config.from_json_file(path))
     changes = {
-        f"{section}.{key}": (previous[section][key], value)
-        for section, values in config.to_dict().items()
-        for key, value in values.items()
-        if previous[section][key] != value
+        key: (previous.get(key), value)
+        for key, value in _settings(config).items()
+        if previous.get(key) != value
     }
     fixed = [key for key in changes if key not in RESUMABLE_CHANGES]
     if fixed:
