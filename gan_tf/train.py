@@ -153,7 +153,7 @@ def _op_message(error: tf.errors.OpError) -> str:
 
 
 def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainResult:
-    """Trains (or resumes training) the GAN described by `config` in `workdir`.
+    """Trains (or resumes training) the model described by `config` in `workdir`.
 
     Args:
       config: the run configuration.
@@ -161,7 +161,8 @@ def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainRes
       verbose: Keras progress output (`"auto"`: a bar on a terminal, a line per epoch else).
 
     Returns:
-      The trained GAN, the step reached, the last checkpoint and the sample grid path.
+      The trained model and its family, the step reached, the last checkpoint and the sample
+      grid path.
 
     Raises:
       ConfigError: for bad configuration, or a workdir holding a different run.
@@ -198,10 +199,10 @@ def _train(
     changes = {} if scratch else config_changes(config, workdir)
     saved_dir = checkpoint_dir(workdir)
     with strategy.scope():
-        gan = family.build()
+        model = family.build()
         checkpointer = Checkpointer(
-            family.checkpoint_items(gan),
-            family.step_variable(gan),
+            family.checkpoint_items(model),
+            family.step_variable(model),
             os.path.join(scratch, "checkpoints") if scratch else saved_dir,
             t.keep_checkpoints,
             restore_dir=saved_dir,
@@ -209,7 +210,7 @@ def _train(
     start = checkpointer.restore()
     # Learning rates are settings, not state: a resumed run uses the configured ones. A
     # constant rate is a variable the restore just overwrote; a schedule is built from them.
-    for optimizer, rate in family.learning_rates(gan):
+    for optimizer, rate in family.learning_rates(model):
         inner = getattr(optimizer, "inner_optimizer", optimizer)
         if not isinstance(inner._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
             optimizer.learning_rate = rate
@@ -225,11 +226,11 @@ def _train(
         None if scratch else os.path.join(workdir, "tensorboard"),
         t.log_every,
         t.image_every,
-        lambda: family.sample_grid(family.inference(gan)),
+        lambda: family.sample_grid(family.inference(model)),
         t.batch_size,
         guard,
     )
-    tensorboard.set_model(gan)
+    tensorboard.set_model(model)
     summaries.write_run_config(tensorboard.writer, config, start)
     cbs = [
         guard,
@@ -237,7 +238,7 @@ def _train(
         stop,
         tensorboard,
         progress.StepReporter(t.steps),
-        *family.callbacks(gan, tensorboard.writer, guard),
+        *family.callbacks(model, tensorboard.writer, guard),
     ]
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
@@ -248,7 +249,7 @@ def _train(
                 break
             dataset = family.dataset(int(checkpointer.step.numpy()))
             _check_first_batch(dataset, config.data.source)
-            gan.fit(
+            model.fit(
                 dataset,
                 initial_epoch=initial_epoch,
                 epochs=epochs,
@@ -262,7 +263,7 @@ def _train(
         raise DataError(f"bad training data: {_op_message(e)}") from None
 
     step = int(checkpointer.step.numpy())
-    if guard.failure is None and not family.finite(gan):
+    if guard.failure is None and not family.finite(model):
         guard.failure = f"non-finite weights at step {step}"
     if guard.failure:
         raise TrainingError(
@@ -276,8 +277,8 @@ def _train(
     saved = _save_once(checkpointer, step)
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
-        return TrainResult(gan, step, None, "", None, start, family)
-    inference = family.inference(gan)
+        return TrainResult(model, step, None, "", None, start, family)
+    inference = family.inference(model)
     grid = family.sample_grid(inference)
     tensorboard.write_samples(step, grid)
     samples_path = os.path.join(workdir, "samples.png")
@@ -286,7 +287,7 @@ def _train(
     export_dir = None
     if config.export.enabled:
         export_dir = _export(family, inference, workdir, step, saved)
-    return TrainResult(gan, step, saved, samples_path, export_dir, start, family)
+    return TrainResult(model, step, saved, samples_path, export_dir, start, family)
 
 
 def _save_once(checkpointer: Checkpointer, step: int) -> str:
