@@ -78,15 +78,19 @@ def dcgan_mnist() -> Config:
     )
 
 
+def _dcgan_mnist_on(data: DataConfig) -> Config:
+    """`dcgan_mnist`'s networks and schedule on other data, without DiffAugment and without
+    in-training scores."""
+    base = dcgan_mnist()
+    return base.replace(
+        data=data, train=dataclasses.replace(base.train, diffaugment=""), eval=EvalConfig(every=0)
+    )
+
+
 def cgan_mnist() -> Config:
     """Class-conditional DCGAN on MNIST (class embedding in G, projection discriminator),
     without DiffAugment: the settings measured in the README (on the TFDS data order)."""
-    base = dcgan_mnist()
-    return base.replace(
-        data=DataConfig(num_classes=10),
-        train=dataclasses.replace(base.train, diffaugment=""),
-        eval=EvalConfig(every=0),
-    )
+    return _dcgan_mnist_on(DataConfig(num_classes=10))
 
 
 def wgan_gp_mnist() -> Config:
@@ -123,12 +127,7 @@ def dcgan_fashion_mnist() -> Config:
     in-training scores use the MNIST domain classifier, which means nothing on clothes, so
     they are off; `gan-tf evaluate --reference fashion_mnist:test` gives the Inception scores.
     Without DiffAugment: the settings measured in the README."""
-    base = dcgan_mnist()
-    return base.replace(
-        data=DataConfig(name="fashion_mnist"),
-        train=dataclasses.replace(base.train, diffaugment=""),
-        eval=EvalConfig(every=0),
-    )
+    return _dcgan_mnist_on(DataConfig(name="fashion_mnist"))
 
 
 PRESETS: dict[str, Callable[[], Config]] = {
