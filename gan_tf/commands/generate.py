@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from gan_tf.commands import check_labels
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -32,11 +34,8 @@ def run(args: argparse.Namespace) -> int:
         raise GanTfError(f"--num must be positive, got {args.num}")
     generator, config, step = workdir.load_generator(args.workdir)
     num_classes = config.data.num_classes
-    if args.label is not None and not 0 <= args.label < max(num_classes, 0):
-        raise GanTfError(
-            f"--label {args.label} is invalid: the model has "
-            + (f"classes 0..{num_classes - 1}" if num_classes else "no classes")
-        )
+    if args.label is not None:
+        check_labels([args.label], num_classes, "--label")
     z = sampling.latents_for_seeds(np.arange(args.seed, args.seed + args.num), generator.latent_dim)
     labels = sampling.default_labels(args.num, num_classes, args.label)
     x = generator(generator.inputs_for(z, labels), training=False)

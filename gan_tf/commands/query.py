@@ -4,26 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gan_tf.commands import deprecated
-
-
-def parse_ints(text: str, what: str) -> list[int]:
-    """Parses `1,2,3` and ranges `0-7` into integers."""
-    from gan_tf.errors import GanTfError
-
-    values: list[int] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        try:
-            first, sep, last = part.partition("-") if not part.startswith("-") else (part, "", "")
-            if sep:
-                values.extend(range(int(first), int(last) + 1))
-            else:
-                values.append(int(part))
-        except ValueError:
-            raise GanTfError(f"{what} {text!r}: expected integers like 1,2,3 or 0-7") from None
-    if not values:
-        raise GanTfError(f"{what} is empty")
-    return values
+from gan_tf.commands import deprecated, parse_ints
 
 
 def add_parser(subparsers) -> None:
