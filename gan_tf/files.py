@@ -124,12 +124,18 @@ def _exchange(a: str, b: str) -> bool:
 def temp_dir_beside(dest: str) -> str:
     """A new empty directory beside `dest`, named `.<name>.tmp-<pid>-<random>`.
 
-    Such directories left by a process that died are removed by `remove_stale_temps`.
+    Its mode is that of a directory made by `os.makedirs` (0o777 less the umask), not
+    `mkdtemp`'s private 0o700, since it becomes `dest`. Such directories left by a process
+    that died are removed by `remove_stale_temps`.
     """
     parent = os.path.dirname(os.path.abspath(dest))
     os.makedirs(parent, exist_ok=True)
     prefix = f".{os.path.basename(dest)}.tmp-{os.getpid()}-"
-    return tempfile.mkdtemp(dir=parent, prefix=prefix)
+    path = tempfile.mkdtemp(dir=parent, prefix=prefix)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o777 & ~umask)
+    return path
 
 
 def remove_stale_temps(dest: str) -> list[str]:

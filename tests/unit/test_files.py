@@ -123,3 +123,16 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted([mine.name, other.name])
     fresh = files.temp_dir_beside(str(tmp_path / "v"))
     assert os.path.basename(fresh).startswith(f".v.tmp-{os.getpid()}-")
+
+
+def test_a_directory_built_aside_gets_the_mode_of_a_made_directory(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        tmp = files.temp_dir_beside(str(tmp_path / "dest"))
+        files.replace_dir(tmp, str(tmp_path / "dest"))
+        os.umask(0o027)
+        other = files.temp_dir_beside(str(tmp_path / "other"))
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / "dest").st_mode & 0o777 == 0o755
+    assert os.stat(other).st_mode & 0o777 == 0o750
