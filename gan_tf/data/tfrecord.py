@@ -39,14 +39,17 @@ def write_images(
     """Writes uint8 images (and labels) as PNG-encoded `tf.Example`s; returns the count.
 
     The file is written beside its destination and renamed into place, so a reader never
-    sees half a file.
+    sees half a file. Examples are serialized deterministically (features in key order; the
+    order of a protobuf map is otherwise unspecified), so equal inputs give equal bytes.
     """
     count = 0
     label_iter = iter(labels) if labels is not None else None
     with files.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
         for image in images:
             label = next(label_iter) if label_iter is not None else None
-            writer.write(make_example(encode_png(image), label).SerializeToString())
+            writer.write(
+                make_example(encode_png(image), label).SerializeToString(deterministic=True)
+            )
             count += 1
     return count
 
