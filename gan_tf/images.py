@@ -1,7 +1,8 @@
-"""Image helpers: [-1, 1] floats to uint8, sample grids, atomic PNG files."""
+"""Image helpers: [-1, 1] floats to uint8, sample grids, atomic PNG and GIF files."""
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -33,3 +34,26 @@ def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.n
 def write_png(path: str, image: np.ndarray) -> None:
     """Writes a uint8 HWC image as PNG, atomically (temporary file, then rename)."""
     files.atomic_write(path, tf.io.encode_png(np.asarray(image, np.uint8)).numpy())
+
+
+def write_gif(path: str, frames: np.ndarray, frame_ms: int = 100) -> None:
+    """Writes uint8 NHWC frames as a looping animated GIF, atomically.
+
+    Grayscale frames are stored exactly; RGB frames are reduced to a 256-colour palette each
+    (the GIF format's limit). Consecutive identical frames are stored once, shown for their
+    summed duration.
+    """
+    from PIL import Image
+
+    frames = np.asarray(frames, np.uint8)
+    pictures = [Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
+    buffer = io.BytesIO()
+    pictures[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=pictures[1:],
+        duration=frame_ms,
+        loop=0,
+    )
+    files.atomic_write(path, buffer.getvalue())
