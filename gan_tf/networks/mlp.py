@@ -55,9 +55,8 @@ class MLPDiscriminator(base.Discriminator):
     def feature_dim(self) -> int:
         return self.width * 2
 
-    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
-        x, c = base.split_inputs(inputs, self.num_classes)
+    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         h = self.flatten(x)
         for layer in self.hidden:
             h = layer(h, training=training)
-        return self.head(h, c)
+        return h
