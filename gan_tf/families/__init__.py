@@ -1,6 +1,8 @@
 """Model families, looked up by `model.family`. A family is one module (see `base.Family`).
 
-gan   a generator and a discriminator, an EMA generator (`gan_tf.families.gan`)
+gan       a generator and a discriminator, an EMA generator (`gan_tf.families.gan`)
+anomaly   a GAN on normal data and an encoder inverting it: anomaly scores
+          (`gan_tf.families.anomaly`)
 """
 
 from __future__ import annotations
@@ -41,4 +43,4 @@ def for_config(config: Config) -> Family:
 
 def _load_all() -> None:
     # Importing a family module registers it.
-    from gan_tf.families import gan  # noqa: F401
+    from gan_tf.families import anomaly, gan  # noqa: F401
