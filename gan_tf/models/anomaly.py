@@ -103,9 +103,9 @@ class AnomalyGAN(GAN):
         weights, so a resumed run inverts exactly the same network.
         """
         encoder_phase = step >= self.gan_steps
-        if encoder_phase:
-            self.output_generator()
         changed = encoder_phase != self.encoder_phase
+        if changed and encoder_phase:
+            self.output_generator()
         self.encoder_phase = encoder_phase
         return changed
 
