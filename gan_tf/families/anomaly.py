@@ -211,10 +211,10 @@ class AnomalyFamily(GANFamily):
             step = checkpoint.restore_items(items, workdir_lib.checkpoint_dir(workdir))
         except FileNotFoundError:
             raise GanTfError(f"{workdir} holds no checkpoint yet") from None
-        if step < self.gan_steps:
+        if step <= self.gan_steps:
             raise GanTfError(
                 f"{workdir}'s newest checkpoint (step {step}) is from before the encoder steps "
-                f"(from step {self.gan_steps}): train on to score images"
+                f"(steps {self.gan_steps + 1}-{self.config.train.steps}): train on to score images"
             )
         generator.recompute_statistics()
         return Detector(generator, discriminator, encoder, self.config.anomaly.feature_weight), step
