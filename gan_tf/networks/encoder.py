@@ -52,6 +52,13 @@ class Encoder(keras.Model):
     def image_shape(self) -> tuple[int, int, int]:
         return self.body.image_shape
 
+    def build(self, input_shape) -> None:
+        # The body is used through `features`, never called: build it that way.
+        self.body.features(tf.zeros([1, *input_shape[1:]]))
+        self.body.built = True
+        self.project.build((None, self.body.feature_dim))
+        self.built = True
+
     def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
         features = self.body.features(images, training=training)
         return self.project(tf.cast(features, tf.float32))
