@@ -93,7 +93,7 @@ class DetectionEval(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         step = int(self.model.step_counter.numpy())
-        if self.model.encoder_phase and step % self.every == 0:
+        if step > self.model.gan_steps and step % self.every == 0:
             self.evaluate(step)
 
     def evaluate(self, step: int) -> dict:

@@ -12,6 +12,7 @@ import tensorflow as tf
 from gan_tf import families, presets, train
 from gan_tf.errors import ConfigError, DataError
 from gan_tf.families.anomaly import EncoderPhase, labelled_images
+from gan_tf.metrics import detection
 
 TINY = [
     "data.limit=256",
@@ -155,3 +156,19 @@ def test_bad_settings_are_refused(tiny, tmp_path, overrides, match):
     with pytest.raises(ConfigError, match=match):
         train.train(tiny.override(overrides), str(tmp_path / "run"), verbose=0)
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_tensorboard_gets_auroc_and_score_histograms_of_the_detector(tiny, tmp_path):
+    from test_train import read_events
+
+    cfg = tiny.override(["anomaly.eval_every=3", "anomaly.eval_samples=300"])
+    result = train.train(cfg, str(tmp_path / "run"), verbose=0)
+    tags = read_events(str(tmp_path / "run" / "tensorboard"))
+    for name in ("anomaly/score_normal", "anomaly/score_anomalous"):
+        assert [step for step, plugin, _ in tags[name]] == [9, 12]
+        assert {plugin for _, plugin, _ in tags[name]} == {"histograms"}
+    auroc = {step: float(tf.make_ndarray(v.tensor)) for step, _, v in tags["anomaly/auroc"]}
+    assert sorted(auroc) == [9, 12]  # the encoder steps are 7-12
+    images, anomalous = labelled_images(cfg, limit=300)
+    scores = result.family.inference(result.model).score(images)["scores"]
+    assert auroc[12] == pytest.approx(detection.auroc(scores, anomalous), abs=1e-6)
