@@ -133,12 +133,16 @@ def score_batches(detector, batches, reconstructions: str | None = None):
     Returns:
       `(parts, labels)`: `Detector.score`'s scores and residuals over all images (no
       reconstructions), and the labels (None when the batches have none).
+
+    Raises:
+      DataError: for images the detector does not take, or no images at all.
     """
     import os
 
     import numpy as np
 
     from gan_tf import images as images_lib
+    from gan_tf.errors import DataError
 
     parts: dict[str, list[np.ndarray]] = {key: [] for key in CSV_COLUMNS[1:]}
     labels: list[np.ndarray] = []
@@ -153,6 +157,8 @@ def score_batches(detector, batches, reconstructions: str | None = None):
             for i, image in enumerate(scored["reconstructions"]):
                 images_lib.write_png(os.path.join(reconstructions, f"{start + i:06d}.png"), image)
         start += len(x)
+    if not start:
+        raise DataError("there are no images to score")
     joined = {key: np.concatenate(values) for key, values in parts.items()}
     return joined, (np.concatenate(labels) if labels else None)
 
@@ -212,7 +218,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             config = config.override([f"data.normal_classes={args.normal_classes}"])
         images, anomalous = labelled_images(config, args.num or 0)
         scores = detector.score(images, args.batch_size)["scores"]
-        description = f"{config.data.name}:{config.anomaly.eval_split}"
+        data = config.data
+        description = f"{data.source}:{data.name or data.path}:{config.anomaly.eval_split}"
     else:
         if not normal:
             raise GanTfError(
