@@ -10,7 +10,7 @@ import sys
 from gan_tf import console
 
 # Sub-command modules, in the order `--help` lists them.
-COMMANDS = ("train", "generate", "evaluate", "export", "serve", "query", "pipeline")
+COMMANDS = ("train", "generate", "evaluate", "anomaly", "export", "serve", "query", "pipeline")
 VERBOSE_HELP = "show every log line live: debug logs, TensorFlow's start-up, TFX and Beam output"
 
 

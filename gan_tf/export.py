@@ -191,13 +191,28 @@ class DetectorServingModule(ServingModule):
         super().__init__(detector.generator, metadata_path)
         self.detector = detector
 
+    def score(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The `score` signature's outputs; an empty batch has empty outputs (the networks
+        cannot run on zero images)."""
+
+        def parts() -> dict[str, tf.Tensor]:
+            out = self.detector.parts(images)
+            return {"scores": out["scores"], "reconstructions": out["reconstructions"]}
+
+        def nothing() -> dict[str, tf.Tensor]:
+            return {
+                "scores": tf.zeros([0], tf.float32),
+                "reconstructions": tf.zeros([0, *self.image_shape], tf.uint8),
+            }
+
+        return tf.cond(tf.shape(images)[0] > 0, parts, nothing)
+
     def signatures(self) -> dict[str, Any]:
         images_spec = tf.TensorSpec([None, *self.image_shape], tf.uint8, name="images")
 
         @tf.function(input_signature=[images_spec])
         def score(images):
-            parts = self.detector.parts(images)
-            return {"scores": parts["scores"], "reconstructions": parts["reconstructions"]}
+            return self.score(images)
 
         return {**super().signatures(), "score": score.get_concrete_function()}
 
