@@ -19,7 +19,7 @@ from gan_tf.errors import DataError
 from gan_tf.export import image_to_uint8
 from gan_tf.models.anomaly import residuals
 from gan_tf.networks.base import Discriminator, Generator
-from gan_tf.networks.encoder import Encoder
+from gan_tf.networks.heads import Encoder
 
 # Images scored per call when scoring arrays.
 BATCH = 256

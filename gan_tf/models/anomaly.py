@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from gan_tf.models.gan import GAN
 from gan_tf.networks.base import Discriminator, Generator
-from gan_tf.networks.encoder import Encoder
+from gan_tf.networks.heads import Encoder
 
 
 def residuals(

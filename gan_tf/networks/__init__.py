@@ -18,7 +18,7 @@ from gan_tf.config import Config, ModelConfig
 from gan_tf.errors import ConfigError
 from gan_tf.networks.base import Discriminator, Generator
 from gan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan_tf.networks.encoder import Encoder
+from gan_tf.networks.heads import Classifier, Encoder
 from gan_tf.networks.mlp import MLPDiscriminator, MLPGenerator
 from gan_tf.networks.resnet import ResNetDiscriminator, ResNetGenerator
 
@@ -115,25 +115,38 @@ def build(config: Config) -> tuple[Generator, Discriminator]:
     return generator, discriminator
 
 
-def build_encoder(config: Config) -> Encoder:
-    """Creates the (unbuilt) encoder of a run: the architecture's discriminator as its body,
-    with the `model.encoder` settings, mapping images to `model.latent_dim` latents.
+def _feature_body(config: Config, role: str) -> Discriminator:
+    """An unconditional discriminator of the run's architecture with `model.<role>` settings,
+    to be the body of a `FeatureHead`.
 
     Raises:
-      ConfigError: for settings the body does not have, or `mbstd_group` (an encoder maps
-        each image on its own).
+      ConfigError: for unknown settings, or `mbstd_group` (the outputs of an image must not
+        depend on the rest of its batch).
     """
     m, d = config.model, config.data
     check_kwargs(m)
-    if m.encoder.get("mbstd_group"):
+    if getattr(m, role).get("mbstd_group"):
         raise ConfigError(
-            "model.encoder.mbstd_group must be 0: an encoder maps each image on its own"
+            f"model.{role}.mbstd_group must be 0: the {role} maps each image on its own"
         )
-    body = network_class(m.arch, "encoder")(
+    return network_class(m.arch, role)(
         image_size=d.image_size,
         channels=d.channels,
         num_classes=0,
-        name="encoder_body",
-        **m.encoder,
+        name=f"{role}_body",
+        **getattr(m, role),
     )
-    return Encoder(body, m.latent_dim, name="encoder")
+
+
+def build_encoder(config: Config) -> Encoder:
+    """Creates the (unbuilt) encoder of a run: the architecture's discriminator as its body,
+    with the `model.encoder` settings, mapping images to `model.latent_dim` latents."""
+    return Encoder(_feature_body(config, "encoder"), config.model.latent_dim, name="encoder")
+
+
+def build_classifier(config: Config) -> Classifier:
+    """Creates the (unbuilt) K-class discriminator of a semi-supervised GAN: the
+    architecture's discriminator with the `model.discriminator` settings, mapping images to
+    `data.num_classes` logits."""
+    body = _feature_body(config, "discriminator")
+    return Classifier(body, config.data.num_classes, name="discriminator")

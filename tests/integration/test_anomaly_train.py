@@ -30,14 +30,22 @@ TINY = [
     "train.log_every=2",
     "train.image_every=100",
     "train.num_grid=4",
-    "anomaly.eval_every=0",
+    "anomaly.eval_every=3",
+    "anomaly.eval_samples=300",
     "export.enabled=false",
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tiny(mnist_data_dir):
     return presets.anomaly_mnist().override([f"data.data_dir={mnist_data_dir}", *TINY])
+
+
+@pytest.fixture(scope="module")
+def run(tiny, tmp_path_factory):
+    """One finished tiny run, shared by the tests that only read it."""
+    workdir = str(tmp_path_factory.mktemp("anomaly") / "run")
+    return train.train(tiny, workdir, verbose=0), workdir
 
 
 def weights(model):
@@ -82,18 +90,18 @@ def test_gan_steps_then_encoder_steps_change_only_their_networks(tiny):
 
 
 def test_the_encoder_learns_to_reconstruct(tiny):
-    cfg = tiny.override(["train.steps=60", "anomaly.encoder_steps=40", "train.steps_per_epoch=20"])
+    cfg = tiny.override(["train.steps=40", "anomaly.encoder_steps=30"])
     family = families.for_config(cfg)
     model = family.build()
     hist = model.fit(
-        family.dataset(0), steps_per_epoch=20, epochs=3, verbose=0, callbacks=[EncoderPhase()]
+        family.dataset(0), steps_per_epoch=10, epochs=4, verbose=0, callbacks=[EncoderPhase()]
     ).history
-    assert "e_loss" in hist and len(hist["e_loss"]) == 2  # epochs 2 and 3 are the encoder's
+    assert "e_loss" in hist and len(hist["e_loss"]) == 3  # epochs 2-4 are the encoder's
     assert hist["e_loss"][-1] < hist["e_loss"][0]
 
 
-def test_resumed_in_the_encoder_steps_ends_in_the_same_state(tiny, tmp_path):
-    straight = train.train(tiny, str(tmp_path / "straight"), verbose=0)
+def test_resumed_in_the_encoder_steps_ends_in_the_same_state(tiny, run, tmp_path):
+    straight, _ = run
     workdir = tmp_path / "resumed"
     train.train(tiny, str(workdir), verbose=0)
     for step in (10, 12):  # as if killed after the checkpoint of step 8 (encoder step 3)
@@ -107,21 +115,21 @@ def test_resumed_in_the_encoder_steps_ends_in_the_same_state(tiny, tmp_path):
         np.testing.assert_array_equal(x.numpy(), y.numpy())
 
 
-def test_checkpoints_hold_the_encoder_by_name_and_load_gives_the_live_scores(tiny, tmp_path):
-    result = train.train(tiny, str(tmp_path / "run"), verbose=0)
+def test_checkpoints_hold_the_encoder_by_name_and_load_gives_the_live_scores(tiny, run):
+    result, workdir = run
     names = {name.split("/")[0] for name, _ in tf.train.list_variables(result.checkpoint)}
     assert {"encoder", "e_optimizer", "generator", "discriminator", "ema_generator"} <= names
     images, _ = labelled_images(tiny, limit=64)
     live = result.family.inference(result.model).score(images)
-    loaded, step = result.family.load(str(tmp_path / "run"))
+    loaded, step = result.family.load(workdir)
     assert step == 12
     again = loaded.score(images)
     np.testing.assert_allclose(again["scores"], live["scores"], rtol=1e-5, atol=1e-7)
     np.testing.assert_array_equal(again["reconstructions"], live["reconstructions"])
 
 
-def test_scores_depend_on_each_image_only(tiny, tmp_path):
-    result = train.train(tiny, str(tmp_path / "run"), verbose=0)
+def test_scores_depend_on_each_image_only(tiny, run):
+    result, _ = run
     detector = result.family.inference(result.model)
     images, _ = labelled_images(tiny, limit=40)
     together = detector.score(images)["scores"]
@@ -158,12 +166,12 @@ def test_bad_settings_are_refused(tiny, tmp_path, overrides, match):
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
 
 
-def test_tensorboard_gets_auroc_and_score_histograms_of_the_detector(tiny, tmp_path):
+def test_tensorboard_gets_auroc_and_score_histograms_of_the_detector(tiny, run):
     from test_train import read_events
 
-    cfg = tiny.override(["anomaly.eval_every=3", "anomaly.eval_samples=300"])
-    result = train.train(cfg, str(tmp_path / "run"), verbose=0)
-    tags = read_events(str(tmp_path / "run" / "tensorboard"))
+    result, workdir = run
+    cfg = tiny
+    tags = read_events(os.path.join(workdir, "tensorboard"))
     for name in ("anomaly/score_normal", "anomaly/score_anomalous"):
         assert [step for step, plugin, _ in tags[name]] == [9, 12]
         assert {plugin for _, plugin, _ in tags[name]} == {"histograms"}
