@@ -286,6 +286,30 @@ class AnomalyConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SemiSupervisedConfig:
+    """Semi-supervised classification (`model.family=semi_supervised`, Salimans et al. 2016).
+
+    The discriminator classifies `data.num_classes` classes; it learns from
+    `labels_per_class` labelled training images per class, all training images unlabelled,
+    and generated images (`gan_tf.models.semi_supervised`).
+
+    Attributes:
+      labels_per_class: labelled training images per class (10 gives the 100-label protocol).
+      label_seed: which ones: the first `labels_per_class` of each class in a permutation of
+        the training split drawn from this seed (one "label draw").
+      unsupervised_weight: weight of the real/fake terms of the discriminator loss.
+      eval_every: steps between test-error evaluations on `eval_split` (0 = off).
+      eval_split: the labelled split of the test error.
+    """
+
+    labels_per_class: int = 10
+    label_seed: int = 0
+    unsupervised_weight: float = 1.0
+    eval_every: int = 0
+    eval_split: str = "test"
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A complete run description."""
 
@@ -296,6 +320,7 @@ class Config:
     export: ExportConfig = ExportConfig()
     eval: EvalConfig = EvalConfig()
     anomaly: AnomalyConfig = AnomalyConfig()
+    semi: SemiSupervisedConfig = SemiSupervisedConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as nested plain dicts."""

@@ -19,7 +19,10 @@ An anomaly detector's export (`export_detector`) has these and one more:
     score            images [n,H,W,C] uint8 -> scores [n] float32, reconstructions uint8
 
 (`gan_tf.detector`: the anomaly score of each image and its reconstruction G(E(x)); each
-image's outputs depend on that image only.)
+image's outputs depend on that image only.) A semi-supervised classifier's export
+(`export_classifier`) has the generator's signatures and:
+
+    classify         images [n,H,W,C] uint8 -> probabilities [n,K] float32, labels [n] int64
 
 `generate` draws `z = latents_for_seeds(seeds)`, as `gan-tf generate` does, and applies the
 truncation `z <- psi * z` (psi = 1 leaves z unchanged; smaller psi trades diversity for
@@ -54,6 +57,7 @@ METADATA_FILE = "gan_metadata.json"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 SIGNATURES = ("serving_default", "generate", "generate_png")
 DETECTOR_SIGNATURES = (*SIGNATURES, "score")
+CLASSIFIER_SIGNATURES = (*SIGNATURES, "classify")
 MAX_WARMUP_REQUESTS = 1000  # TF Serving reads at most this many warmup records.
 # Examples generated concurrently inside one request.
 PARALLEL_ITERATIONS = 8
@@ -217,6 +221,48 @@ class DetectorServingModule(ServingModule):
         return {**super().signatures(), "score": score.get_concrete_function()}
 
 
+class ClassifierServingModule(ServingModule):
+    """A semi-supervised GAN's exported object: the generator's signatures and `classify`.
+
+    Args:
+      generator: the float32 (EMA) generator.
+      classifier: the float32 `gan_tf.networks.heads.Classifier`.
+      metadata_path: the metadata asset.
+    """
+
+    signature_names = CLASSIFIER_SIGNATURES
+
+    def __init__(self, generator: Generator, classifier, metadata_path: str):
+        super().__init__(generator, metadata_path)
+        self.classifier = classifier
+        self.classifier_outputs = int(classifier.units)
+
+    def classify(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Class probabilities and the most likely class; empty outputs for no images."""
+        from gan_tf.data.pipeline import to_unit_range
+
+        def run() -> dict[str, tf.Tensor]:
+            logits = tf.cast(self.classifier(to_unit_range(images)), tf.float32)
+            return {"probabilities": tf.nn.softmax(logits), "labels": tf.argmax(logits, axis=1)}
+
+        def nothing() -> dict[str, tf.Tensor]:
+            return {
+                "probabilities": tf.zeros([0, self.classifier_outputs]),
+                "labels": tf.zeros([0], tf.int64),
+            }
+
+        return tf.cond(tf.shape(images)[0] > 0, run, nothing)
+
+    def signatures(self) -> dict[str, Any]:
+        images_spec = tf.TensorSpec([None, *self.image_shape], tf.uint8, name="images")
+
+        @tf.function(input_signature=[images_spec])
+        def classify(images):
+            return self.classify(images)
+
+        return {**super().signatures(), "classify": classify.get_concrete_function()}
+
+
 def encode_pngs(images: tf.Tensor) -> tf.Tensor:
     """PNG-encodes each uint8 HWC image of a batch; returns a string vector."""
     return tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
@@ -304,7 +350,7 @@ def make_warmup_requests(metadata: dict[str, Any], count: int, model_name: str =
         inputs: dict[str, np.ndarray] = {}
         if signature == "serving_default":
             inputs["z"] = np.zeros([n, metadata["latent_dim"]], np.float32)
-        elif signature == "score":
+        elif signature in ("score", "classify"):
             inputs["images"] = np.zeros([n, *metadata["image_shape"]], np.uint8)
         else:
             inputs["seeds"] = np.arange(i, i + n, dtype=np.int64)
@@ -408,6 +454,28 @@ def export_detector(detector, export_dir: str, metadata: dict, warmup_requests: 
     )
     return _write(
         lambda path: DetectorServingModule(float32, path), meta, export_dir, warmup_requests
+    )
+
+
+def export_classifier(
+    generator: Generator, classifier, export_dir: str, metadata: dict, warmup_requests: int = 4
+) -> str:
+    """Writes a semi-supervised GAN's generator and classifier as a SavedModel, atomically:
+    the generator's signatures and `classify` (see the module docstring).
+
+    Args and errors as `export_generator`.
+    """
+    _check_network(generator, "generator", Generator)
+    _check_network(classifier, "classifier", keras.Model)
+    meta = build_metadata(
+        generator, {**metadata, "classes": int(classifier.units)}, CLASSIFIER_SIGNATURES
+    )
+    generator, classifier = _float32_generator(generator), _float32_generator(classifier)
+    return _write(
+        lambda path: ClassifierServingModule(generator, classifier, path),
+        meta,
+        export_dir,
+        warmup_requests,
     )
 
 

@@ -13,6 +13,7 @@ from gan_tf.config import (
     ExportConfig,
     LossConfig,
     ModelConfig,
+    SemiSupervisedConfig,
     TrainConfig,
 )
 from gan_tf.errors import ConfigError
@@ -153,6 +154,25 @@ def anomaly_mnist() -> Config:
     )
 
 
+def ssgan_mnist() -> Config:
+    """Semi-supervised MNIST with 100 labels (10 per class, label draw `semi.label_seed`):
+    the K-class discriminator of Salimans et al. (2016) with a feature-matching generator,
+    on DCGAN networks; every training image is used unlabelled."""
+    return Config(
+        data=DataConfig(num_classes=10),
+        model=ModelConfig(
+            family="semi_supervised",
+            arch="dcgan",
+            latent_dim=64,
+            generator={"width": 32, "kernel_size": 3},
+            discriminator={"width": 64, "kernel_size": 3, "norm": "layer"},
+        ),
+        train=TrainConfig(steps=6000, steps_per_epoch=500, checkpoint_every=1000, image_every=1000),
+        export=ExportConfig(model_name="ssgan"),
+        semi=SemiSupervisedConfig(labels_per_class=10, eval_every=1000),
+    )
+
+
 PRESETS: dict[str, Callable[[], Config]] = {
     "smoke": smoke,
     "dcgan_mnist": dcgan_mnist,
@@ -160,6 +180,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "wgan_gp_mnist": wgan_gp_mnist,
     "dcgan_fashion_mnist": dcgan_fashion_mnist,
     "anomaly_mnist": anomaly_mnist,
+    "ssgan_mnist": ssgan_mnist,
 }
 
 
