@@ -44,8 +44,8 @@ def unconditional(config: Config) -> Config:
     )
 
 
-def labelled_split(config: Config, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """All uint8 images of a split with their labels.
+def labelled_split(config: Config, split: str, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 images of a split (the first `limit`; 0 = all) with their labels.
 
     Raises:
       DataError: when the split has no labels.
@@ -54,7 +54,7 @@ def labelled_split(config: Config, split: str) -> tuple[np.ndarray, np.ndarray]:
 
     data = dataclasses.replace(config.data, normal_classes="", limit=0)
     images, labels = [], []
-    for x, y in pipeline.image_batches(data, split, batch_size=2000, labels=True):
+    for x, y in pipeline.image_batches(data, split, batch_size=2000, limit=limit, labels=True):
         images.append(x.numpy())
         labels.append(y.numpy())
     labels = np.concatenate(labels)
@@ -165,7 +165,7 @@ class SemiSupervisedFamily(GANFamily):
 
         c, t = self.config, self.config.train
         unlabelled = pipeline.train_dataset(unconditional(c), start_step)
-        images, labels = labelled_split(c, c.data.split)
+        images, labels = labelled_split(c, c.data.split, c.data.limit)
         chosen = label_draw(labels, c.semi.labels_per_class, c.data.num_classes, c.semi.label_seed)
         x = pipeline.to_unit_range(tf.constant(images[chosen]))
         y = tf.constant(labels[chosen].astype(np.int32))
