@@ -214,10 +214,10 @@ def restore_newest(
     for prefix in complete:
         try:
             status = checkpoint.restore(prefix)
-            if partial:
+            if partial:  # values of items not asked for stay unread, without warnings
                 status.expect_partial()
-            else:
-                status.assert_existing_objects_matched()
+            # Every item asked for must have been in the checkpoint.
+            status.assert_existing_objects_matched()
         except Exception as e:  # A damaged file raises OpError, IndexError, ValueError...
             log.warning("Cannot restore %s (%r); trying an older checkpoint", prefix, e)
             continue

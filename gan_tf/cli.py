@@ -16,6 +16,7 @@ COMMANDS = (
     "interpolate",
     "synthesize",
     "evaluate",
+    "anomaly",
     "export",
     "serve",
     "query",

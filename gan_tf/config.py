@@ -39,6 +39,10 @@ class DataConfig:
       shuffle_buffer: size of the shuffle buffer.
       cache_mb: decode once and keep the decoded images in memory when they fit in this
         many MB (MNIST takes 47); 0 decodes every epoch.
+      normal_classes: comma-separated labels (e.g. `0` or `3,5`) to train on only the
+        examples of these classes, as anomaly detection trains on "normal" data; empty = all.
+        Labels are read from `data.label_key` (TFDS, TFRecord) or the class sub-folders
+        (`folder` with `data.num_classes`).
     """
 
     source: str = "tfds"
@@ -55,6 +59,26 @@ class DataConfig:
     limit: int = 0
     shuffle_buffer: int = 10_000
     cache_mb: int = 1024
+    normal_classes: str = ""
+
+
+def parse_classes(text: str, key: str = "data.normal_classes") -> tuple[int, ...]:
+    """`"3,5"` -> `(3, 5)`: sorted, distinct, non-negative class labels.
+
+    Raises:
+      ConfigError: for anything but comma-separated non-negative integers.
+    """
+    if not text.strip():
+        return ()
+    try:
+        labels = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise ConfigError(
+            f"{key}={text!r}: expected comma-separated class labels, e.g. 0 or 3,5"
+        ) from None
+    if labels[0] < 0:
+        raise ConfigError(f"{key}={text!r}: class labels must be >= 0")
+    return tuple(labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +95,8 @@ class ModelConfig:
         defaults.
       discriminator: keyword arguments of the architecture's discriminator class (e.g.
         `width`, `norm`, `spectral_norm`, `mbstd_group`).
+      encoder: keyword arguments of the encoder of families that have one (`anomaly`): the
+        architecture's discriminator class, whose features feed a linear map to z.
     """
 
     family: str = "gan"
@@ -78,6 +104,7 @@ class ModelConfig:
     latent_dim: int = 100
     generator: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     discriminator: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    encoder: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # The flat model section written before architectures had their own settings (config.json
@@ -230,6 +257,59 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AnomalyConfig:
+    """Anomaly detection (`model.family=anomaly`): an f-AnoGAN encoder after the GAN.
+
+    The last `encoder_steps` of `train.steps` train an encoder E with the generator and
+    discriminator frozen, so that G(E(x)) reconstructs x. The anomaly score of an image is
+    `mean((x - G(E(x)))^2) + feature_weight * mean((f(x) - f(G(E(x))))^2)`, f being the
+    discriminator's features (Schlegl et al. 2019, "izi_f" training and score).
+
+    Attributes:
+      encoder_steps: steps that train the encoder, at the end of `train.steps`.
+      encoder_lr: the encoder's Adam learning rate.
+      feature_weight: kappa, the weight of the discriminator-feature residual.
+      eval_split: labelled held-out split (TFDS) for AUROC: examples of
+        `data.normal_classes` are normal, all others anomalous.
+      eval_every: steps between AUROC evaluations during the encoder steps (0 = off).
+      eval_samples: images scored per evaluation (0 = the whole split).
+      fpr: false-positive rate at which the score threshold is reported.
+    """
+
+    encoder_steps: int = 0
+    encoder_lr: float = 1e-4
+    feature_weight: float = 1.0
+    eval_split: str = "test"
+    eval_every: int = 0
+    eval_samples: int = 2000
+    fpr: float = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class SemiSupervisedConfig:
+    """Semi-supervised classification (`model.family=semi_supervised`, Salimans et al. 2016).
+
+    The discriminator classifies `data.num_classes` classes; it learns from
+    `labels_per_class` labelled training images per class, all training images unlabelled,
+    and generated images (`gan_tf.models.semi_supervised`).
+
+    Attributes:
+      labels_per_class: labelled training images per class (10 gives the 100-label protocol).
+      label_seed: which ones: the first `labels_per_class` of each class in a permutation of
+        the training split drawn from this seed (one "label draw").
+      unsupervised_weight: weight of the real/fake terms of the discriminator loss.
+      eval_every: steps between test-error evaluations on `eval_split` (0 = off).
+      eval_split: the labelled split of the test error.
+    """
+
+    labels_per_class: int = 10
+    label_seed: int = 0
+    unsupervised_weight: float = 1.0
+    eval_every: int = 0
+    eval_split: str = "test"
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A complete run description."""
 
@@ -239,6 +319,8 @@ class Config:
     train: TrainConfig = TrainConfig()
     export: ExportConfig = ExportConfig()
     eval: EvalConfig = EvalConfig()
+    anomaly: AnomalyConfig = AnomalyConfig()
+    semi: SemiSupervisedConfig = SemiSupervisedConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as nested plain dicts."""

@@ -14,6 +14,16 @@ TF Serving's request batching can merge requests):
     generate         seeds [n] int64, truncation [n] float32 (+ labels) -> images [n,H,W,C] uint8
     generate_png     same inputs as `generate`                         -> images_bytes [n] string
 
+An anomaly detector's export (`export_detector`) has these and one more:
+
+    score            images [n,H,W,C] uint8 -> scores [n] float32, reconstructions uint8
+
+(`gan_tf.detector`: the anomaly score of each image and its reconstruction G(E(x)); each
+image's outputs depend on that image only.) A semi-supervised classifier's export
+(`export_classifier`) has the generator's signatures and:
+
+    classify         images [n,H,W,C] uint8 -> probabilities [n,K] float32, labels [n] int64
+
 `generate` draws `z = latents_for_seeds(seeds)`, as `gan-tf generate` does, and applies the
 truncation `z <- psi * z` (psi = 1 leaves z unchanged; smaller psi trades diversity for
 fidelity). The generator runs on one example at a time inside the graph, so an image depends
@@ -32,6 +42,7 @@ import tempfile
 import time
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -45,6 +56,8 @@ log = logging.getLogger(__name__)
 METADATA_FILE = "gan_metadata.json"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 SIGNATURES = ("serving_default", "generate", "generate_png")
+DETECTOR_SIGNATURES = (*SIGNATURES, "score")
+CLASSIFIER_SIGNATURES = (*SIGNATURES, "classify")
 MAX_WARMUP_REQUESTS = 1000  # TF Serving reads at most this many warmup records.
 # Examples generated concurrently inside one request.
 PARALLEL_ITERATIONS = 8
@@ -62,6 +75,8 @@ def image_to_uint8(images: tf.Tensor) -> tf.Tensor:
 
 class ServingModule(tf.Module):
     """The exported object: the generator, its metadata asset and the signature functions."""
+
+    signature_names = SIGNATURES
 
     def __init__(self, generator: Generator, metadata_path: str):
         super().__init__(name="gan_serving")
@@ -166,12 +181,96 @@ class ServingModule(tf.Module):
         }
 
 
+class DetectorServingModule(ServingModule):
+    """A detector's exported object: the generator's signatures and `score`.
+
+    Args:
+      detector: a `gan_tf.detector.Detector` of float32 networks.
+      metadata_path: the metadata asset.
+    """
+
+    signature_names = DETECTOR_SIGNATURES
+
+    def __init__(self, detector, metadata_path: str):
+        super().__init__(detector.generator, metadata_path)
+        self.detector = detector
+
+    def score(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The `score` signature's outputs; an empty batch has empty outputs (the networks
+        cannot run on zero images)."""
+
+        def parts() -> dict[str, tf.Tensor]:
+            out = self.detector.parts(images)
+            return {"scores": out["scores"], "reconstructions": out["reconstructions"]}
+
+        def nothing() -> dict[str, tf.Tensor]:
+            return {
+                "scores": tf.zeros([0], tf.float32),
+                "reconstructions": tf.zeros([0, *self.image_shape], tf.uint8),
+            }
+
+        return tf.cond(tf.shape(images)[0] > 0, parts, nothing)
+
+    def signatures(self) -> dict[str, Any]:
+        images_spec = tf.TensorSpec([None, *self.image_shape], tf.uint8, name="images")
+
+        @tf.function(input_signature=[images_spec])
+        def score(images):
+            return self.score(images)
+
+        return {**super().signatures(), "score": score.get_concrete_function()}
+
+
+class ClassifierServingModule(ServingModule):
+    """A semi-supervised GAN's exported object: the generator's signatures and `classify`.
+
+    Args:
+      generator: the float32 (EMA) generator.
+      classifier: the float32 `gan_tf.networks.heads.Classifier`.
+      metadata_path: the metadata asset.
+    """
+
+    signature_names = CLASSIFIER_SIGNATURES
+
+    def __init__(self, generator: Generator, classifier, metadata_path: str):
+        super().__init__(generator, metadata_path)
+        self.classifier = classifier
+        self.classifier_outputs = int(classifier.units)
+
+    def classify(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Class probabilities and the most likely class; empty outputs for no images."""
+        from gan_tf.data.pipeline import to_unit_range
+
+        def run() -> dict[str, tf.Tensor]:
+            logits = tf.cast(self.classifier(to_unit_range(images)), tf.float32)
+            return {"probabilities": tf.nn.softmax(logits), "labels": tf.argmax(logits, axis=1)}
+
+        def nothing() -> dict[str, tf.Tensor]:
+            return {
+                "probabilities": tf.zeros([0, self.classifier_outputs]),
+                "labels": tf.zeros([0], tf.int64),
+            }
+
+        return tf.cond(tf.shape(images)[0] > 0, run, nothing)
+
+    def signatures(self) -> dict[str, Any]:
+        images_spec = tf.TensorSpec([None, *self.image_shape], tf.uint8, name="images")
+
+        @tf.function(input_signature=[images_spec])
+        def classify(images):
+            return self.classify(images)
+
+        return {**super().signatures(), "classify": classify.get_concrete_function()}
+
+
 def encode_pngs(images: tf.Tensor) -> tf.Tensor:
     """PNG-encodes each uint8 HWC image of a batch; returns a string vector."""
     return tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
 
 
-def build_metadata(generator: Generator, metadata: dict[str, Any]) -> dict[str, Any]:
+def build_metadata(
+    generator: Generator, metadata: dict[str, Any], signatures: tuple[str, ...] = SIGNATURES
+) -> dict[str, Any]:
     """Merges the caller's metadata with what the generator itself defines.
 
     Raises:
@@ -197,7 +296,7 @@ def build_metadata(generator: Generator, metadata: dict[str, Any]) -> dict[str, 
         **metadata,
         **derived,
         "architecture": type(generator).__name__,
-        "signatures": list(SIGNATURES),
+        "signatures": list(signatures),
         "truncation": "z <- psi * z, psi per example (1 = no truncation)",
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -241,8 +340,9 @@ def make_warmup_requests(metadata: dict[str, Any], count: int, model_name: str =
     from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
     logs = []
+    signatures = metadata.get("signatures", SIGNATURES)
     for i in range(count):
-        signature = SIGNATURES[i % len(SIGNATURES)]
+        signature = signatures[i % len(signatures)]
         n = 1 + i % 2
         request = predict_pb2.PredictRequest()
         request.model_spec.name = model_name
@@ -250,10 +350,12 @@ def make_warmup_requests(metadata: dict[str, Any], count: int, model_name: str =
         inputs: dict[str, np.ndarray] = {}
         if signature == "serving_default":
             inputs["z"] = np.zeros([n, metadata["latent_dim"]], np.float32)
+        elif signature in ("score", "classify"):
+            inputs["images"] = np.zeros([n, *metadata["image_shape"]], np.uint8)
         else:
             inputs["seeds"] = np.arange(i, i + n, dtype=np.int64)
             inputs["truncation"] = np.ones([n], np.float32)
-        if metadata["num_classes"] > 0:
+        if metadata["num_classes"] > 0 and signature != "score":
             inputs["labels"] = np.arange(n, dtype=np.int64) % metadata["num_classes"]
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
@@ -278,11 +380,11 @@ def read_warmup_requests(export_dir: str) -> list:
     return logs
 
 
-def _float32_generator(generator: Generator) -> Generator:
-    """The generator itself if it computes in float32, else a float32 copy of it."""
-    if all(layer.dtype_policy.name == "float32" for layer in generator._flatten_layers()):
-        return generator
-    return float32_copy(generator)
+def _float32_generator(net: keras.Model) -> keras.Model:
+    """The network itself if it computes in float32, else a float32 copy of it."""
+    if all(layer.dtype_policy.name == "float32" for layer in net._flatten_layers()):
+        return net
+    return float32_copy(net)
 
 
 def _write_warmup(path: str, logs: list) -> None:
@@ -317,19 +419,83 @@ def export_generator(
     Raises:
       ExportError: for bad arguments, an unbuilt or non-finite generator, or a failed write.
     """
-    if not 0 <= warmup_requests <= MAX_WARMUP_REQUESTS:
-        raise ExportError(f"warmup_requests must be in [0, 1000], got {warmup_requests}")
-    if not isinstance(generator, Generator):
-        raise ExportError(f"expected a gan_tf Generator, got {type(generator).__name__}")
-    if not generator.built or not generator.variables:
-        raise ExportError("the generator is not built; call it once on generator.dummy_inputs()")
-    bad = [v.path for v in generator.variables if not np.all(np.isfinite(np.asarray(v)))]
+    _check_network(generator, "generator", Generator)
+    return _write(
+        lambda path: ServingModule(_float32_generator(generator), path),
+        build_metadata(generator, metadata),
+        export_dir,
+        warmup_requests,
+    )
+
+
+def export_detector(detector, export_dir: str, metadata: dict, warmup_requests: int = 4) -> str:
+    """Writes an anomaly detector (`gan_tf.detector.Detector`) as a SavedModel, atomically:
+    the generator's signatures and `score` (see the module docstring).
+
+    Args and errors as `export_generator`; `detector`'s networks are exported as float32
+    copies when they compute in another precision.
+    """
+    from gan_tf.detector import Detector
+
+    if not isinstance(detector, Detector):
+        raise ExportError(f"expected a gan_tf Detector, got {type(detector).__name__}")
+    for name in ("generator", "discriminator", "encoder"):
+        _check_network(getattr(detector, name), name, keras.Model)
+    float32 = Detector(
+        _float32_generator(detector.generator),
+        _float32_generator(detector.discriminator),
+        _float32_generator(detector.encoder),
+        detector.feature_weight,
+    )
+    meta = build_metadata(
+        detector.generator,
+        {**metadata, "feature_weight": detector.feature_weight},
+        DETECTOR_SIGNATURES,
+    )
+    return _write(
+        lambda path: DetectorServingModule(float32, path), meta, export_dir, warmup_requests
+    )
+
+
+def export_classifier(
+    generator: Generator, classifier, export_dir: str, metadata: dict, warmup_requests: int = 4
+) -> str:
+    """Writes a semi-supervised GAN's generator and classifier as a SavedModel, atomically:
+    the generator's signatures and `classify` (see the module docstring).
+
+    Args and errors as `export_generator`.
+    """
+    _check_network(generator, "generator", Generator)
+    _check_network(classifier, "classifier", keras.Model)
+    meta = build_metadata(
+        generator, {**metadata, "classes": int(classifier.units)}, CLASSIFIER_SIGNATURES
+    )
+    generator, classifier = _float32_generator(generator), _float32_generator(classifier)
+    return _write(
+        lambda path: ClassifierServingModule(generator, classifier, path),
+        meta,
+        export_dir,
+        warmup_requests,
+    )
+
+
+def _check_network(net, name: str, kind: type) -> None:
+    if not isinstance(net, kind):
+        raise ExportError(f"expected a gan_tf {kind.__name__}, got {type(net).__name__}")
+    if not net.built or not net.variables:
+        raise ExportError(f"the {name} is not built; call it once on its dummy_inputs()")
+    bad = [v.path for v in net.variables if not np.all(np.isfinite(np.asarray(v)))]
     if bad:
         raise ExportError(
-            f"the generator has NaN/Inf weights ({', '.join(bad[:3])}); it would serve black "
-            "images. Export a checkpoint of a healthy step instead"
+            f"the {name} has NaN/Inf weights ({', '.join(bad[:3])}); its outputs would be "
+            "garbage. Export a checkpoint of a healthy step instead"
         )
-    meta = build_metadata(generator, metadata)
+
+
+def _write(make_module, meta: dict[str, Any], export_dir: str, warmup_requests: int) -> str:
+    """Saves `make_module(metadata_path)` with its signatures to `export_dir`, atomically."""
+    if not 0 <= warmup_requests <= MAX_WARMUP_REQUESTS:
+        raise ExportError(f"warmup_requests must be in [0, 1000], got {warmup_requests}")
     export_dir = os.path.abspath(export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
@@ -341,7 +507,7 @@ def export_generator(
             meta_path = os.path.join(scratch, METADATA_FILE)
             with open(meta_path, "w", encoding="utf-8") as f:
                 json.dump(meta, f, indent=2, sort_keys=True)
-            module = ServingModule(_float32_generator(generator), meta_path)
+            module = make_module(meta_path)
             tf.saved_model.save(module, tmp, signatures=module.signatures())
         model_name = str(meta.get("model_name", "gan"))
         _write_warmup(
@@ -354,5 +520,5 @@ def export_generator(
         if isinstance(e, GanTfError):
             raise
         raise ExportError(f"exporting to {export_dir} failed: {e}") from e
-    log.info("Exported the generator (step %s) to %s", meta.get("step"), export_dir)
+    log.info("Exported step %s to %s", meta.get("step"), export_dir)
     return export_dir

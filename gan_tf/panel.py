@@ -135,12 +135,7 @@ def _histogram(pen, origin: tuple[int, int], generated: np.ndarray, reference: n
 
 def first_images(source: sources_lib.Source, num: int, batch_size: int) -> np.ndarray:
     """The first `num` images of a source (seeds 0..num-1 of a generator)."""
-    where = source.description
-    if source.generate is not None:
-        batches = sources_lib.generated_batches(source.generate, num, batch_size, where)
-    else:
-        batches = sources_lib.take(source.batches(batch_size), num, where)
-    return np.concatenate(list(batches))
+    return np.concatenate(list(sources_lib.first_batches(source, num, batch_size)))
 
 
 def evaluation_panel(

@@ -6,11 +6,14 @@ import dataclasses
 from collections.abc import Callable
 
 from gan_tf.config import (
+    AnomalyConfig,
     Config,
     DataConfig,
     EvalConfig,
+    ExportConfig,
     LossConfig,
     ModelConfig,
+    SemiSupervisedConfig,
     TrainConfig,
 )
 from gan_tf.errors import ConfigError
@@ -130,12 +133,54 @@ def dcgan_fashion_mnist() -> Config:
     return _dcgan_mnist_on(DataConfig(name="fashion_mnist"))
 
 
+def anomaly_mnist() -> Config:
+    """One-class MNIST anomaly detection (f-AnoGAN): the GAN and then the encoder train on
+    digit 0 only; the score is evaluated on the whole test split, 0 normal and 1-9
+    anomalous. `--set data.normal_classes=c` picks another digit (bench/anomaly_mnist.py
+    runs all ten)."""
+    return Config(
+        data=DataConfig(normal_classes="0"),
+        model=ModelConfig(
+            family="anomaly",
+            arch="dcgan",
+            latent_dim=64,
+            generator={"width": 32, "kernel_size": 3},
+            discriminator={"width": 64, "kernel_size": 3},
+            encoder={"width": 64, "kernel_size": 3},
+        ),
+        train=TrainConfig(steps=2000, steps_per_epoch=250, checkpoint_every=500, image_every=500),
+        export=ExportConfig(model_name="anomaly"),
+        anomaly=AnomalyConfig(encoder_steps=500, eval_every=250, eval_samples=2000),
+    )
+
+
+def ssgan_mnist() -> Config:
+    """Semi-supervised MNIST with 100 labels (10 per class, label draw `semi.label_seed`):
+    the K-class discriminator of Salimans et al. (2016) with a feature-matching generator,
+    on DCGAN networks; every training image is used unlabelled."""
+    return Config(
+        data=DataConfig(num_classes=10),
+        model=ModelConfig(
+            family="semi_supervised",
+            arch="dcgan",
+            latent_dim=64,
+            generator={"width": 32, "kernel_size": 3},
+            discriminator={"width": 64, "kernel_size": 3, "norm": "layer"},
+        ),
+        train=TrainConfig(steps=6000, steps_per_epoch=500, checkpoint_every=1000, image_every=1000),
+        export=ExportConfig(model_name="ssgan"),
+        semi=SemiSupervisedConfig(labels_per_class=10, eval_every=1000),
+    )
+
+
 PRESETS: dict[str, Callable[[], Config]] = {
     "smoke": smoke,
     "dcgan_mnist": dcgan_mnist,
     "cgan_mnist": cgan_mnist,
     "wgan_gp_mnist": wgan_gp_mnist,
     "dcgan_fashion_mnist": dcgan_fashion_mnist,
+    "anomaly_mnist": anomaly_mnist,
+    "ssgan_mnist": ssgan_mnist,
 }
 
 

@@ -27,6 +27,7 @@ PURPOSES: dict[str, int] = {
     "gp_weights": 4,  # WGAN-GP interpolation weights, pass k
     "g_latents": 5,  # latents of the generator update
     "g_augment": 6,  # DiffAugment parameters of the generator update
+    "labelled_batch": 7,  # which labelled examples a semi-supervised step reads
 }
 PASS_BITS = 6
 PURPOSE_BITS = 6

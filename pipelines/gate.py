@@ -1,12 +1,17 @@
-"""The sample-quality gate: settings, scoring of a SavedModel, the blessing rule, the report.
+"""The quality gate: settings, scoring of a SavedModel, the blessing rule, the report.
 
 Kept free of TFX so it can be exercised alone; `pipelines.components.sample_quality` wraps it
 in a TFX component.
 
+What it scores, by feature network: a generator's samples (`inception`, `domain`: KID, FID,
+class coverage ... against reference images) or, for an anomaly detector, its anomaly scores
+(`detection`: AUROC, AUPRC and the true-positive rate at a false-positive rate, on labelled
+held-out images; see `score_detection`).
+
 The rule: a candidate is blessed only if every configured threshold holds (`kid <= 0.05`,
-...) and, when there is a baseline (the model the pipeline last pushed, never the candidate
-itself), no metric with a configured margin is worse than the baseline's score by more than
-the margin. Without a baseline (nothing pushed yet) only the thresholds apply.
+`auroc >= 0.9`, ...) and, when there is a baseline (the model the pipeline last pushed, never
+the candidate itself), no metric with a configured margin is worse than the baseline's score
+by more than the margin. Without a baseline (nothing pushed yet) only the thresholds apply.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import dataclasses
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,6 +33,28 @@ REPORT_JSON = "sample_quality.json"
 REPORT_MD = "sample_quality.md"
 REPORT_GRID = "samples.png"
 GRID_SAMPLES = 64
+# Feature "network" of anomaly detectors: their own scores. Its result keys, all higher is
+# better; `threshold` (the score threshold at the run's false-positive rate) and `fpr` (the
+# rate it reaches) are reported beside them, not gated.
+DETECTION = "detection"
+DETECTION_KEYS = ("auroc", "auprc", "tpr")
+FEATURES = ("inception", "domain", DETECTION)
+
+
+class Labelled(NamedTuple):
+    """Labelled held-out images for the `detection` features.
+
+    Attributes:
+      images: uint8 NHWC images.
+      anomalous: bool per image (its label is not one of `normal_classes`).
+      normal_classes: the classes counted normal, e.g. `"0"`.
+      fpr: false-positive rate at which the score threshold and its `tpr` are measured.
+    """
+
+    images: np.ndarray
+    anomalous: np.ndarray
+    normal_classes: str
+    fpr: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +62,12 @@ class GateSettings:
     """What the gate measures and what it requires.
 
     Attributes:
-      features: feature networks to score with, in order (`inception`, `domain`).
-      metrics: metric names per feature network (`fid`, `kid`, `pr`; `is` for domain).
-      num_samples: generated (and reference) images per feature network.
+      features: feature networks to score with, in order (`inception`, `domain`, or
+        `detection` for an anomaly detector's `score` signature).
+      metrics: metric names per feature network (`fid`, `kid`, `pr`; `is` for domain;
+        none for `detection`, which always gives `auroc`, `auprc` and `tpr`).
+      num_samples: generated (and reference) images per feature network; for `detection`,
+        the labelled held-out images scored.
       thresholds: result key -> bound, e.g. `{"kid": 0.05}` means `kid <= 0.05`
         (`>=` for metrics where higher is better).
       margins: result key -> largest allowed worsening against the baseline model.
@@ -84,9 +115,11 @@ class GateSettings:
         if not self.features:
             raise ConfigError("the gate needs at least one feature network")
         for name in self.features:
-            if name not in ("inception", "domain"):
-                raise ConfigError(f"unknown gate features {name!r}; expected inception or domain")
-            if not self.metrics.get(name):
+            if name not in FEATURES:
+                raise ConfigError(
+                    f"unknown gate features {name!r}; expected one of {', '.join(FEATURES)}"
+                )
+            if name != DETECTION and not self.metrics.get(name):
                 raise ConfigError(f"no gate metrics configured for features {name!r}")
             if self.num_samples.get(name, 0) < 2:
                 raise ConfigError(f"gate num_samples for {name!r} must be at least 2")
@@ -105,11 +138,14 @@ class GateSettings:
                 raise ConfigError(f"gate margin {key}={value} must be >= 0")
 
     def result_keys(self) -> set[str]:
-        """Keys of the scores the gate computes (`kid`, `kid_domain`, `fid_domain`, ...)."""
+        """Keys of the scores the gate computes (`kid`, `kid_domain`, `auroc`, ...)."""
         from gan_tf.metrics import api
 
         keys = set()
         for features in self.features:
+            if features == DETECTION:
+                keys.update(DETECTION_KEYS)
+                continue
             for metric in self.metrics[features]:
                 keys.update(api.result_keys(metric, features))
         return keys
@@ -140,7 +176,40 @@ def higher_is_better(key: str) -> bool:
     """Whether a larger value of result key `key` is better."""
     from gan_tf.metrics import api
 
-    return api.higher_is_better(key)
+    return key in DETECTION_KEYS or api.higher_is_better(key)
+
+
+def score_detection(
+    score_images: Callable[[np.ndarray], np.ndarray], labelled: Labelled, batch_size: int
+) -> dict[str, Any]:
+    """Scores an anomaly detector on labelled images (anomalous = the positive class).
+
+    Args:
+      score_images: uint8 NHWC images -> anomaly scores (higher = more anomalous).
+      labelled: the images, whether each is anomalous, and the false-positive rate.
+      batch_size: images per `score_images` call.
+
+    Returns:
+      `{"scores": {auroc, auprc, tpr, threshold, fpr}, "protocol": {...}}`.
+    """
+    from gan_tf.metrics import detection
+
+    start = time.time()
+    images = labelled.images
+    scores = np.concatenate(
+        [score_images(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    )
+    result = detection.summary(scores, labelled.anomalous, labelled.fpr)
+    protocol = {
+        "signature": "score",
+        "images": len(images),
+        "normal": result.pop("normal"),
+        "anomalous": result.pop("anomalous"),
+        "normal_classes": labelled.normal_classes,
+        "target_fpr": labelled.fpr,
+        "seconds": round(time.time() - start, 1),
+    }
+    return {"scores": {k: float(v) for k, v in result.items()}, "protocol": protocol}
 
 
 def score(
@@ -149,8 +218,10 @@ def score(
     settings: GateSettings,
     reference_cache_key: str | None = None,
     num_classes: int = 0,
+    score_images: Callable[[np.ndarray], np.ndarray] | None = None,
+    labelled: Labelled | None = None,
 ) -> dict[str, Any]:
-    """Scores a generator with every configured feature network.
+    """Scores a model with every configured feature network.
 
     Args:
       generate: int64 seeds -> uint8 NHWC images.
@@ -158,10 +229,15 @@ def score(
       settings: what to compute.
       reference_cache_key: reuse cached reference statistics under this key.
       num_classes: for a conditional generator, its classes (seed s asks for s % K).
+      score_images: for `detection`, the detector's uint8 images -> anomaly scores.
+      labelled: for `detection`, the labelled images it is judged on.
 
     Returns:
       `{"scores": {key: float}, "details": {key: list}, "protocol": {features: protocol}}`;
       details are the per-class lists of class coverage.
+
+    Raises:
+      ConfigError: for `detection` without `score_images` and `labelled`.
     """
     from gan_tf.metrics import api
 
@@ -169,6 +245,13 @@ def score(
     details: dict[str, list] = {}
     protocol: dict[str, Any] = {}
     for features in settings.features:
+        if features == DETECTION:
+            if score_images is None or labelled is None:
+                raise ConfigError("the detection gate needs an anomaly detector's export")
+            result = score_detection(score_images, labelled, settings.batch_size)
+            protocol[features] = result["protocol"]
+            scores.update(result["scores"])
+            continue
         result = api.score_generator(
             generate,
             reference(),
@@ -299,11 +382,17 @@ def read_report(directory: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
+def title(report: Mapping[str, Any]) -> str:
+    """`detection gate` for a report on an anomaly detector, else `sample-quality gate`."""
+    features = report.get("settings", {}).get("features", ())
+    return "detection gate" if DETECTION in features else "sample-quality gate"
+
+
 def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
     """A human-readable rendering of a gate report, showing `grid_file` (a relative path)."""
     verdict = "BLESSED" if report["blessed"] else "NOT BLESSED"
     lines = [
-        f"# Sample-quality gate: {verdict}",
+        f"# {title(report).capitalize()}: {verdict}",
         "",
         f"- candidate: `{report['candidate']}`",
         f"- baseline: `{report.get('baseline') or 'none (first blessed model)'}`",

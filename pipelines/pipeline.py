@@ -6,7 +6,8 @@
     Trainer (run_fn -> gan_tf.train.train) -------+
         |                 baseline_resolver (last pushed model, not the candidate)
         v                                  |
-    SampleQualityGate (KID/FID vs eval split, vs the baseline) -> AtomicPusher
+    SampleQualityGate (KID/FID, or a detector's AUROC, on the eval split; vs the baseline)
+        -> AtomicPusher
 
 See docs/pipeline.md for what each component writes.
 """
@@ -105,7 +106,8 @@ def create_pipeline(
       serving_root: versions are pushed to `<serving_root>/<model_name>/<version>/`.
       preset: gan_tf preset trained by the Trainer.
       overrides: `section.field=value` overrides of the preset.
-      gate: sample-quality gate settings (default: `GateSettings()`, no thresholds).
+      gate: quality gate settings (default: `GateSettings()`, no thresholds); `detection`
+        features judge an anomaly detector's `score` signature.
       model_name: model name under the serving root (TF Serving's `--model_name`).
       beam_pipeline_args: Beam options for ExampleGen/StatisticsGen (see `pipelines.beam`).
       metadata_connection_config: ML Metadata connection (the local runner's sqlite store);

@@ -28,7 +28,7 @@ class RunSummary:
         if self.report is not None:
             verdict = "BLESSED" if self.blessed else "NOT BLESSED"
             scores = ", ".join(f"{k}={v:.5g}" for k, v in sorted(self.report["scores"].items()))
-            lines.append(f"sample-quality gate: {verdict} ({scores})")
+            lines.append(f"{gate.title(self.report)}: {verdict} ({scores})")
             for check in self.report["checks"]:
                 mark = "ok  " if check["passed"] else "FAIL"
                 lines.append(f"  {mark} {check['rule']}  (value {check['value']:.5g})")

@@ -2,8 +2,9 @@
 
 `custom_config` carries the preset name and its `section.field=value` overrides; the run's
 workdir is the Trainer's `model_run_dir` (so TensorBoard logs, checkpoints and the resolved
-`config.json` land in the `ModelRun` artifact), and the EMA generator is exported with
-`gan_tf.export.export_generator` to `serving_model_dir` (the `Model` artifact).
+`config.json` land in the `ModelRun` artifact), and the model family's inference object is
+exported to `serving_model_dir` (the `Model` artifact): the EMA generator, or for an anomaly
+detector the generator's signatures and `score`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def copy_examples(patterns: list[str], out_dir: str) -> str:
 
 
 def run_fn(fn_args) -> None:
-    """Trains with `gan_tf.train.train` and exports the EMA generator for serving.
+    """Trains with `gan_tf.train.train` and exports the model for serving.
 
     Args:
       fn_args: TFX `FnArgs`: `train_files`, `model_run_dir`, `serving_model_dir` and

@@ -36,3 +36,30 @@ def mnist_data_dir() -> str:
 def smoke_config(mnist_data_dir):
     """The `smoke` preset reading the prepared offline MNIST."""
     return presets.smoke().override([f"data.data_dir={mnist_data_dir}"])
+
+
+# A small `anomaly_mnist` run: digit 0 is normal, 200 GAN steps, then 200 encoder steps at a
+# high learning rate (with 100 encoder steps letters scored barely above normal images).
+ANOMALY_SETTINGS = (
+    "train.steps=400",
+    "anomaly.encoder_steps=200",
+    "anomaly.encoder_lr=2e-3",
+    "train.steps_per_epoch=50",
+    "train.checkpoint_every=200",
+    "train.image_every=0",
+    "data.limit=512",
+    "anomaly.eval_every=0",
+)
+
+
+@pytest.fixture(scope="session")
+def anomaly_workdir(mnist_data_dir, tmp_path_factory) -> str:
+    """The workdir of a trained tiny anomaly detector (with its export in `export/`)."""
+    from gan_tf import train
+
+    config = presets.anomaly_mnist().override(
+        [f"data.data_dir={mnist_data_dir}", *ANOMALY_SETTINGS]
+    )
+    workdir = str(tmp_path_factory.mktemp("anomaly") / "run")
+    train.train(config, workdir, verbose=0)
+    return workdir

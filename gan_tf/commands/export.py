@@ -11,7 +11,8 @@ def add_parser(subparsers) -> None:
         help="export the EMA generator of a run as a TF Serving SavedModel",
         description=(
             "Export the EMA generator of the latest checkpoint in --workdir to --out, "
-            "atomically, with signatures serving_default, generate and generate_png, the "
+            "atomically, with signatures serving_default, generate and generate_png (and "
+            "score for an anomaly run: images -> anomaly scores), the "
             "metadata in assets/gan_metadata.json and a TF Serving warmup file. To serve it, "
             "export into a numbered version directory: --out MODEL_BASE_PATH/VERSION."
         ),

@@ -23,7 +23,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="METRIC=VALUE",
-        help="gate threshold, e.g. --threshold kid=0.05 (lower-is-better metrics: <=)",
+        help="gate threshold, e.g. --threshold kid=0.05 (lower-is-better metrics: <=) or "
+        "--threshold auroc=0.9 for an anomaly preset (>=)",
     )
     p.add_argument(
         "--margin",

@@ -1,4 +1,4 @@
-"""`gan-tf query`: ask a TF Serving (or `gan-tf serve`) endpoint for images."""
+"""`gan-tf query`: ask a TF Serving (or `gan-tf serve`) endpoint for images or anomaly scores."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from gan_tf.commands import deprecated, parse_ints
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "query",
-        help="generate images through a TF Serving REST or gRPC endpoint",
+        help="generate images or score them through a TF Serving REST or gRPC endpoint",
         description=(
             "Query a served gan_tf model: --status and --metadata print what the server "
-            "reports; --seeds writes a PNG grid of the images of those seeds to --out."
+            "reports; --seeds writes a PNG grid of the images of those seeds to --out; "
+            "--score prints the anomaly score of each image file (an anomaly detector's "
+            "export)."
         ),
     )
     p.add_argument(
@@ -36,6 +38,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--truncation", type=float, default=1.0, help="psi: z <- psi * z (default 1)")
     p.add_argument("--out", help="output PNG grid (with --seeds)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per call (default 30)")
+    p.add_argument(
+        "--score",
+        nargs="+",
+        metavar="FILE",
+        help="image files (PNG, JPEG, ...) of the model's size to score, in one request",
+    )
+    p.add_argument(
+        "--reconstructions",
+        metavar="DIR",
+        help="with --score: write each file's reconstruction G(E(x)) to DIR/<file name>.png",
+    )
     p.add_argument("--status", action="store_true", help="print the model's version status")
     p.add_argument("--metadata", action="store_true", help="print the model's signatures")
 
@@ -47,10 +60,14 @@ def run(args: argparse.Namespace) -> int:
     from gan_tf.errors import GanTfError
     from gan_tf.serving.client import ServingClient
 
-    if not (args.status or args.metadata or args.seeds):
-        raise GanTfError("nothing to do: give --seeds (with --out), --status or --metadata")
+    if not (args.status or args.metadata or args.seeds or args.score):
+        raise GanTfError(
+            "nothing to do: give --seeds (with --out), --score FILES, --status or --metadata"
+        )
     if args.seeds and not args.out:
         raise GanTfError("--seeds needs --out (the PNG grid to write)")
+    if args.reconstructions and not args.score:
+        raise GanTfError("--reconstructions needs --score FILES")
     with ServingClient(args.url, args.model_name, args.version, args.timeout) as client:
         if args.status:
             print(json.dumps(client.status(), indent=2))
@@ -62,4 +79,25 @@ def run(args: argparse.Namespace) -> int:
             x = client.generate(seeds, labels=labels, truncation=args.truncation)
             images.write_png(args.out, images.make_grid(x))
             print(f"wrote {len(seeds)} images to {args.out}")
+        if args.score:
+            _score(client, args.score, args.reconstructions)
     return 0
+
+
+def _score(client, paths: list[str], reconstructions: str | None) -> None:
+    """Prints `score<TAB>file` for each image file; writes the reconstructions if asked."""
+    import os
+
+    from gan_tf import images
+    from gan_tf.errors import GanTfError
+    from gan_tf.metrics import sources
+
+    names = [os.path.splitext(os.path.basename(path))[0] + ".png" for path in paths]
+    if reconstructions and len(set(names)) < len(names):
+        raise GanTfError("--reconstructions names each file by its own name: give distinct names")
+    scored = client.score(sources.read_image_files(paths, "--score"))
+    for path, score in zip(paths, scored["scores"]):
+        print(f"{score:.9g}\t{path}")
+    if reconstructions:
+        for name, image in zip(names, scored["reconstructions"]):
+            images.write_png(os.path.join(reconstructions, name), image)

@@ -133,25 +133,30 @@ def train_dataset(config: Config, start_step: int = 0) -> tf.data.Dataset:
 
 
 def image_batches(
-    cfg: DataConfig, split: str | None = None, batch_size: int = 256, limit: int = 0
+    cfg: DataConfig,
+    split: str | None = None,
+    batch_size: int = 256,
+    limit: int = 0,
+    labels: bool = False,
 ) -> tf.data.Dataset:
-    """Finite dataset of uint8 images (and labels), in order, for evaluation.
+    """Finite dataset of uint8 images, in order, for evaluation.
 
     Args:
       cfg: data configuration.
       split: split to read for TFDS sources (default `cfg.split`).
       batch_size: images per batch.
       limit: number of images (0 = all).
+      labels: yield `(images, labels)` with int64 labels (-1 where the source has none).
     """
-    recs = sources.records(cfg, split)
+    recs = sources.records(cfg, split, labels=labels)
     decode = decode_fn(cfg, recs.image_is_path)
     ds = recs.dataset.take(limit) if limit else recs.dataset
 
     def to_uint8(record):
         out = decode(record)
         image = out[0] if isinstance(out, tuple) else out
-        if image.dtype == tf.uint8:
-            return image
-        return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+        if image.dtype != tf.uint8:
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+        return (image, record["label"]) if labels else image
 
     return ds.map(to_uint8, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from gan_tf.config import DataConfig
+from gan_tf.config import DataConfig, parse_classes
 from gan_tf.data import offline, tfrecord
 from gan_tf.errors import ConfigError, DataError
 
@@ -33,7 +33,12 @@ def _count(dataset: tf.data.Dataset) -> int:
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
 
 
-def tfds_records(cfg: DataConfig, split: str) -> Records:
+def reads_labels(cfg: DataConfig) -> bool:
+    """Whether training needs the labels: conditional, or filtered to `data.normal_classes`."""
+    return cfg.num_classes > 0 or bool(cfg.normal_classes.strip())
+
+
+def tfds_records(cfg: DataConfig, split: str, labels: bool = False) -> Records:
     import tensorflow_datasets as tfds
 
     data_dir = offline.prepare(cfg.name, cfg.data_dir or None)
@@ -54,7 +59,7 @@ def tfds_records(cfg: DataConfig, split: str) -> Records:
         raise
     except Exception as e:  # TFDS raises many types for unknown names, splits, downloads.
         raise DataError(f"cannot load TFDS dataset {cfg.name!r} split {split!r}: {e}") from e
-    has_label = cfg.num_classes > 0 and cfg.label_key in info.features
+    has_label = (labels or reads_labels(cfg)) and cfg.label_key in info.features
 
     def select(ex):
         label = tf.cast(ex[cfg.label_key], tf.int64) if has_label else tf.constant(-1, tf.int64)
@@ -84,11 +89,12 @@ def tfrecord_compression(files: list[str]) -> str:
     return "GZIP" if any(gzipped.values()) else ""
 
 
-def tfrecord_records(cfg: DataConfig) -> Records:
+def tfrecord_records(cfg: DataConfig, labels: bool = False) -> Records:
     files = sorted(tf.io.gfile.glob(cfg.path)) if cfg.path else []
     if not files:
         raise DataError(f"no TFRecord files match data.path={cfg.path!r}")
-    parse = tfrecord.parse_fn(cfg.image_key, cfg.label_key, with_label=cfg.num_classes > 0)
+    with_label = labels or reads_labels(cfg)
+    parse = tfrecord.parse_fn(cfg.image_key, cfg.label_key, with_label=with_label)
     compression = tfrecord_compression(files)
     ds = tf.data.TFRecordDataset(files, compression_type=compression).map(parse)
     try:
@@ -99,7 +105,7 @@ def tfrecord_records(cfg: DataConfig) -> Records:
         raise DataError(
             f"cannot read TFRecords {cfg.path!r}: {e.message.splitlines()[0]} (expected "
             f"tf.Example records with bytes feature {cfg.image_key!r}"
-            + (f" and int64 feature {cfg.label_key!r})" if cfg.num_classes > 0 else ")")
+            + (f" and int64 feature {cfg.label_key!r})" if with_label else ")")
         ) from None
     return Records(ds, count, False, f"tfrecord:{cfg.path}")
 
@@ -138,23 +144,53 @@ def _images_below(root: str) -> list[str]:
     return found
 
 
-def records(cfg: DataConfig, split: str | None = None) -> Records:
-    """Returns the records of the configured source (first `cfg.limit` if set).
+def records(cfg: DataConfig, split: str | None = None, labels: bool = False) -> Records:
+    """Returns the records of the configured source: of `data.normal_classes` only when
+    set, then the first `cfg.limit` if set.
+
+    Args:
+      cfg: the data configuration.
+      split: the TFDS split (default `cfg.split`).
+      labels: read labels even when training would not need them (labelled evaluation).
 
     Raises:
-      ConfigError: for an unknown source.
-      DataError: when the data cannot be read or holds no example.
+      ConfigError: for an unknown source or bad `data.normal_classes`.
+      DataError: when the data cannot be read or holds no example (of the normal classes).
     """
     if cfg.source == "tfds":
-        recs = tfds_records(cfg, split or cfg.split)
+        recs = tfds_records(cfg, split or cfg.split, labels)
     elif cfg.source == "tfrecord":
-        recs = tfrecord_records(cfg)
+        recs = tfrecord_records(cfg, labels)
     elif cfg.source == "folder":
         recs = folder_records(cfg)
     else:
         raise ConfigError(f"unknown data.source {cfg.source!r}; expected one of {SOURCES}")
+    normal = parse_classes(cfg.normal_classes)
+    if normal:
+        recs = _of_classes(recs, normal)
     if cfg.limit:
         recs = recs._replace(dataset=recs.dataset.take(cfg.limit), count=min(recs.count, cfg.limit))
     if recs.count == 0:
         raise DataError(f"data source {recs.description} holds no examples")
     return recs
+
+
+def _of_classes(recs: Records, classes: tuple[int, ...]) -> Records:
+    """The records whose label is one of `classes`, counted.
+
+    Raises:
+      DataError: if the source has no labels.
+    """
+    wanted = tf.constant(classes, tf.int64)
+    first = next(iter(recs.dataset.take(1)), None)
+    if first is not None and int(first["label"]) < 0:
+        raise DataError(
+            f"data.normal_classes needs labels, but {recs.description} has none (TFDS/TFRecord: "
+            "data.label_key; folder: class sub-folders and data.num_classes)"
+        )
+    ds = recs.dataset.filter(lambda r: tf.reduce_any(tf.equal(r["label"], wanted)))
+    return recs._replace(
+        dataset=ds,
+        count=_count(ds),
+        description=f"{recs.description} (classes {','.join(map(str, classes))})",
+    )

@@ -1,6 +1,11 @@
 """Model families, looked up by `model.family`. A family is one module (see `base.Family`).
 
-gan   a generator and a discriminator, an EMA generator (`gan_tf.families.gan`)
+gan       a generator and a discriminator, an EMA generator (`gan_tf.families.gan`)
+anomaly   a GAN on normal data and an encoder inverting it: anomaly scores
+          (`gan_tf.families.anomaly`)
+semi_supervised
+          a K-class discriminator as a classifier trained on few labels
+          (`gan_tf.families.semi_supervised`)
 """
 
 from __future__ import annotations
@@ -41,4 +46,4 @@ def for_config(config: Config) -> Family:
 
 def _load_all() -> None:
     # Importing a family module registers it.
-    from gan_tf.families import gan  # noqa: F401
+    from gan_tf.families import anomaly, gan, semi_supervised  # noqa: F401

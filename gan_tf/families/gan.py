@@ -67,9 +67,14 @@ def optimizers(config, updates: tuple[int, ...], policy: str) -> list:
         make_optimizer(t.optimizer, learning_rate(rate, t, n), t.beta_1, t.beta_2)
         for rate, n in zip(rates, updates)
     ]
+    return [loss_scaled(opt, policy) for opt in made]
+
+
+def loss_scaled(optimizer: keras.optimizers.Optimizer, policy: str):
+    """The optimizer, wrapped to scale the loss under the `mixed_float16` policy."""
     if policy == "mixed_float16":
-        made = [keras.optimizers.LossScaleOptimizer(opt) for opt in made]
-    return made
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 def compute_policy(config) -> str:
@@ -79,19 +84,28 @@ def compute_policy(config) -> str:
     return distribute.mixed_precision_policy(tf.distribute.get_strategy())
 
 
-def build_gan(config) -> GAN:
+def build_gan(
+    config, make: Callable[..., GAN] = GAN, **extra_optimizers: keras.optimizers.Optimizer
+) -> GAN:
     """Builds and compiles the GAN of a config in the current strategy scope.
 
     Weights are initialised from `train.seed`, so equal configs give equal networks. With
     `train.mixed_precision`, layers compute in float16 (bfloat16 on TPU) with float32
-    variables, outputs and losses, and both optimizers scale the loss (float16 only).
+    variables, outputs and losses, and every optimizer scales the loss (float16 only).
+
+    Args:
+      config: the run configuration.
+      make: the model class (or a function) called with the generator, the discriminator
+        and the GAN's settings, under the run's dtype policy; e.g. a `GAN` subclass that
+        adds networks of its own.
+      **extra_optimizers: further optimizers passed to the model's `compile` by name.
     """
     keras.utils.set_random_seed(config.train.seed)
     t, lo = config.train, config.loss
     policy = compute_policy(config)
     with dtype_policy(policy):
         generator, discriminator = networks.build(config)
-        gan = GAN(
+        gan = make(
             generator,
             discriminator,
             loss=lo.name,
@@ -105,7 +119,8 @@ def build_gan(config) -> GAN:
         )
         gan.build_networks()
     g_opt, d_opt = optimizers(config, (1, 1 if t.reuse_fakes else t.d_steps), policy)
-    gan.compile(g_optimizer=g_opt, d_optimizer=d_opt, jit_compile=t.jit_compile)
+    extra = {name: loss_scaled(opt, policy) for name, opt in extra_optimizers.items()}
+    gan.compile(g_optimizer=g_opt, d_optimizer=d_opt, jit_compile=t.jit_compile, **extra)
     return gan
 
 

@@ -6,7 +6,11 @@ A source spec is one of:
 * an exported model (holds `saved_model.pb`): its `generate` signature (psi = 1);
 * `name:split` (e.g. `mnist:test`): a TFDS dataset split (MNIST is available offline);
 * a folder of image files (PNG, JPEG, BMP, GIF), read recursively in sorted order;
-* an `.npz` file with a uint8 `[N, H, W, C]` (or `[N, H, W]`) array under `images`.
+* an `.npz` file with a uint8 `[N, H, W, C]` (or `[N, H, W]`) array under `images` and,
+  optionally, an integer `[N]` array under `labels`.
+
+Dataset splits and `.npz` files with `labels` are labelled sources: `first_batches(...,
+labels=True)` gives each image's class with it (anomaly detection's evaluation).
 
 Generators draw image i from seed i (`gan_tf.sampling.latents_for_seeds`); conditional
 generators are asked for class `i % num_classes` (`gan_tf.sampling.labels_for_seeds`), so a
@@ -26,6 +30,8 @@ import numpy as np
 from gan_tf.errors import DataError
 
 Generate = Callable[[np.ndarray], np.ndarray]
+Batches = Callable[[int], Iterable[np.ndarray]]
+LabelledBatches = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass
@@ -34,9 +40,10 @@ class Source:
 
     description: str
     generate: Generate | None = None
-    batches: Callable[[int], Iterable[np.ndarray]] | None = None  # batch_size -> batches
+    batches: Batches | None = None  # batch_size -> batches
     count: int | None = None  # images available (None: unbounded generator)
     num_classes: int = 0  # > 0: a conditional generator asked for class `seed % num_classes`
+    labelled: LabelledBatches | None = None  # batch_size -> (images, int64 labels) batches
 
 
 def check_images(images, where: str, expected: tuple[int, ...] | None = None) -> np.ndarray:
@@ -82,15 +89,58 @@ def take(batches: Iterable[np.ndarray], num: int, where: str) -> Iterator[np.nda
     Raises:
       DataError: if the batches hold fewer than `num` images.
     """
+    for x, _ in _take_labelled(((x, None) for x in batches), num, where):
+        yield x
+
+
+def _take_labelled(pairs, num: int, where: str) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """`take` over `(images, labels or None)` batches, labels cut with their images."""
     seen = 0
-    for x in checked_batches(batches, where):
+    shape = None
+    for x, y in pairs:
         if seen >= num:
             break
-        x = x[: num - seen]
+        x = check_images(x, where, shape)[: num - seen]
+        shape = x.shape[1:]
+        if y is not None:
+            y = np.asarray(y, np.int64).reshape(-1)[: num - seen]
+            if len(y) != len(x):
+                raise DataError(f"{where}: {len(y)} labels for {len(x)} images")
         seen += len(x)
-        yield x
+        yield x, y
     if seen < num:
         raise DataError(f"{where} holds {seen} images, fewer than the {num} requested")
+
+
+def first_batches(
+    source: Source, num: int | None, batch_size: int, labels: bool = False
+) -> Iterator:
+    """The first `num` images of a source in batches (seeds 0..num-1 of a generator).
+
+    Args:
+      source: an opened source.
+      num: images wanted; None for every image of a finite source.
+      batch_size: images per batch.
+      labels: yield `(images, int64 labels)` pairs (a labelled source only).
+
+    Raises:
+      DataError: when the source holds fewer images, or `num` is None for a generator, or
+        labels are asked of a source without them.
+    """
+    where = source.description
+    if num is None and source.count is None:
+        raise DataError(f"{where} generates images without end: say how many (--num)")
+    num = source.count if num is None else num
+    if labels:
+        if source.labelled is None:
+            raise DataError(
+                f"{where} has no labels: use a dataset split (e.g. mnist:test) or an .npz "
+                "with an integer 'labels' array"
+            )
+        return _take_labelled(source.labelled(batch_size), num, where)
+    if source.generate is not None:
+        return generated_batches(source.generate, num, batch_size, where)
+    return take(source.batches(batch_size), num, where)
 
 
 def finite_to_uint8(x, where: str) -> np.ndarray:
@@ -127,18 +177,55 @@ def from_npz(path: str) -> Source:
             if "images" not in data.files:
                 raise DataError(f"{path} has no array 'images' (found: {', '.join(data.files)})")
             images = check_images(data["images"], path)
+            labels = data["labels"] if "labels" in data.files else None
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read {path} as .npz: {e}") from None
+    if labels is not None and (labels.dtype.kind not in "iu" or labels.shape != (len(images),)):
+        raise DataError(
+            f"{path}: 'labels' must hold one integer per image ([{len(images)}]), got "
+            f"{labels.dtype} {list(labels.shape)}"
+        )
+
+    def batches(bs: int):
+        return (images[s : s + bs] for s in range(0, len(images), bs))
+
+    def labelled(bs: int):
+        return zip(batches(bs), (labels[s : s + bs] for s in range(0, len(labels), bs)))
+
     return Source(
         f"npz:{path}",
-        batches=lambda bs: (images[s : s + bs] for s in range(0, len(images), bs)),
+        batches=batches,
         count=len(images),
+        labelled=labelled if labels is not None else None,
     )
 
 
-def from_folder(path: str) -> Source:
+def read_image_files(paths: list[str], where: str) -> np.ndarray:
+    """Decodes image files (PNG, JPEG, BMP, GIF; alpha dropped) into one uint8 NHWC array.
+
+    Raises:
+      DataError: for an unreadable file or images of different sizes.
+    """
     import tensorflow as tf
 
+    out = []
+    for f in paths:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(f), expand_animations=False)
+        except tf.errors.OpError as e:
+            raise DataError(f"cannot decode image {f}: {e.message}") from None
+        if image.shape[-1] == 4:
+            image = image[..., :3]
+        if out and image.shape != out[0].shape:
+            raise DataError(
+                f"{where}: images of mixed sizes: {f} is {tuple(image.shape)}, "
+                f"{paths[0]} is {tuple(out[0].shape)}"
+            )
+        out.append(image.numpy())
+    return np.stack(out)
+
+
+def from_folder(path: str) -> Source:
     from gan_tf.data.sources import _images_below
 
     files = _images_below(path)
@@ -147,21 +234,7 @@ def from_folder(path: str) -> Source:
 
     def batches(bs: int):
         for s in range(0, len(files), bs):
-            out = []
-            for f in files[s : s + bs]:
-                try:
-                    image = tf.io.decode_image(tf.io.read_file(f), expand_animations=False)
-                except tf.errors.OpError as e:
-                    raise DataError(f"cannot decode image {f}: {e.message}") from None
-                if image.shape[-1] == 4:
-                    image = image[..., :3]
-                if out and image.shape != out[0].shape:
-                    raise DataError(
-                        f"{path}: images of mixed sizes: {f} is {tuple(image.shape)}, "
-                        f"{files[s]} is {tuple(out[0].shape)}"
-                    )
-                out.append(image.numpy())
-            yield np.stack(out)
+            yield read_image_files(files[s : s + bs], path)
 
     return Source(f"folder:{path}", batches=batches, count=len(files))
 
@@ -192,13 +265,23 @@ def from_dataset(name: str, split: str) -> Source:
             raise
         except Exception as e:
             raise DataError(f"cannot open TFDS dataset {name!r}: {e}") from None
-    count = data_sources.records(cfg, split).count
+    records = data_sources.records(cfg, split, labels=True)
+    first = next(iter(records.dataset.take(1)))
 
     def batches(bs: int):
         for x in pipeline.image_batches(cfg, split, batch_size=bs):
             yield x.numpy()
 
-    return Source(f"tfds:{name}:{split}", batches=batches, count=count)
+    def labelled(bs: int):
+        for x, y in pipeline.image_batches(cfg, split, batch_size=bs, labels=True):
+            yield x.numpy(), y.numpy()
+
+    return Source(
+        f"tfds:{name}:{split}",
+        batches=batches,
+        count=records.count,
+        labelled=labelled if int(first["label"]) >= 0 else None,
+    )
 
 
 def seeded(generator, where: str) -> Generate:

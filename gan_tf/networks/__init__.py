@@ -1,7 +1,8 @@
 """Generator and discriminator architectures, looked up by name, with their settings.
 
 Each architecture is a pair of classes. A run's `model.generator` and `model.discriminator`
-sections are keyword arguments of those classes: the names and types are read from the
+sections are keyword arguments of those classes (and `model.encoder`, for families with an
+encoder, of the discriminator class that is its body): the names and types are read from the
 constructors' signatures (their own and their base classes'), so a new setting is a new
 constructor argument, and `--set model.generator.<name>=<value>` works for it at once.
 Arguments fixed by the rest of the config (image shape, classes, latent size) are not
@@ -17,6 +18,7 @@ from gan_tf.config import Config, ModelConfig
 from gan_tf.errors import ConfigError
 from gan_tf.networks.base import Discriminator, Generator
 from gan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_tf.networks.heads import Classifier, Encoder
 from gan_tf.networks.mlp import MLPDiscriminator, MLPGenerator
 from gan_tf.networks.resnet import ResNetDiscriminator, ResNetGenerator
 
@@ -25,13 +27,15 @@ ARCHITECTURES: dict[str, tuple[type[Generator], type[Discriminator]]] = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "resnet": (ResNetGenerator, ResNetDiscriminator),
 }
-ROLES = ("generator", "discriminator")
+ROLES = ("generator", "discriminator", "encoder")
+# The class of each role: an encoder's body is the architecture's discriminator.
+_ROLE_CLASS = {"generator": 0, "discriminator": 1, "encoder": 1}
 # Constructor arguments set from other config sections, never from the network's settings.
 FIXED = {"image_size", "channels", "num_classes", "latent_dim", "name"}
 
 
 def network_class(arch: str, role: str) -> type:
-    """The class of `role` (`generator` or `discriminator`) of architecture `arch`.
+    """The class of `role` (`generator`, `discriminator` or `encoder`) of architecture `arch`.
 
     Raises:
       ConfigError: for an unknown architecture.
@@ -41,7 +45,7 @@ def network_class(arch: str, role: str) -> type:
             f"unknown architecture {arch!r} (model.arch); expected one of "
             f"{', '.join(ARCHITECTURES)}"
         )
-    return ARCHITECTURES[arch][ROLES.index(role)]
+    return ARCHITECTURES[arch][_ROLE_CLASS[role]]
 
 
 def kwarg_defaults(arch: str, role: str) -> dict[str, Any]:
@@ -75,7 +79,7 @@ def resolved_kwargs(model: ModelConfig, role: str) -> dict[str, Any]:
 
 
 def check_kwargs(model: ModelConfig) -> None:
-    """Checks the names and value types of both networks' settings.
+    """Checks the names and value types of every network's settings.
 
     Raises:
       ConfigError: naming the first unknown setting or wrongly typed value.
@@ -109,3 +113,40 @@ def build(config: Config) -> tuple[Generator, Discriminator]:
         **shape, name="discriminator", **m.discriminator
     )
     return generator, discriminator
+
+
+def _feature_body(config: Config, role: str) -> Discriminator:
+    """An unconditional discriminator of the run's architecture with `model.<role>` settings,
+    to be the body of a `FeatureHead`.
+
+    Raises:
+      ConfigError: for unknown settings, or `mbstd_group` (the outputs of an image must not
+        depend on the rest of its batch).
+    """
+    m, d = config.model, config.data
+    check_kwargs(m)
+    if getattr(m, role).get("mbstd_group"):
+        raise ConfigError(
+            f"model.{role}.mbstd_group must be 0: the {role} maps each image on its own"
+        )
+    return network_class(m.arch, role)(
+        image_size=d.image_size,
+        channels=d.channels,
+        num_classes=0,
+        name=f"{role}_body",
+        **getattr(m, role),
+    )
+
+
+def build_encoder(config: Config) -> Encoder:
+    """Creates the (unbuilt) encoder of a run: the architecture's discriminator as its body,
+    with the `model.encoder` settings, mapping images to `model.latent_dim` latents."""
+    return Encoder(_feature_body(config, "encoder"), config.model.latent_dim, name="encoder")
+
+
+def build_classifier(config: Config) -> Classifier:
+    """Creates the (unbuilt) K-class discriminator of a semi-supervised GAN: the
+    architecture's discriminator with the `model.discriminator` settings, mapping images to
+    `data.num_classes` logits."""
+    body = _feature_body(config, "discriminator")
+    return Classifier(body, config.data.num_classes, name="discriminator")

@@ -311,6 +311,15 @@ class Discriminator(keras.Model):
     def image_shape(self) -> tuple[int, int, int]:
         return (self.image_size, self.image_size, self.channels)
 
+    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The `[batch, feature_dim]` features of images `x` that the head reads (the
+        "discriminator features" of feature matching and of f-AnoGAN's score)."""
+        raise NotImplementedError
+
+    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
+        x, c = split_inputs(inputs, self.num_classes)
+        return self.head(self.features(x, training=training), c)
+
     def head(self, features: tf.Tensor, c: tf.Tensor) -> tf.Tensor:
         """Linear logit, plus the class projection for conditional models (float32)."""
         features = tf.cast(features, tf.float32)

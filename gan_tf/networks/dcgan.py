@@ -144,8 +144,7 @@ class DCGANDiscriminator(base.Discriminator):
         start, steps = _start_and_steps(self.image_size)
         return start * start * (self.width * 2 ** (steps - 1) + (1 if self.mbstd else 0))
 
-    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
-        x, c = base.split_inputs(inputs, self.num_classes)
+    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         h = x
         for layer in self.blocks:
             h = layer(h, training=training)
@@ -154,4 +153,4 @@ class DCGANDiscriminator(base.Discriminator):
         h = self.flatten(h)
         for layer in self.dense:
             h = layer(h, training=training)
-        return self.head(h, c)
+        return h

@@ -118,12 +118,11 @@ class ResNetDiscriminator(base.Discriminator):
     def feature_dim(self) -> int:
         return self.width
 
-    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
-        x, c = base.split_inputs(inputs, self.num_classes)
+    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         h = x
         for block in self.blocks:
             h = block(h, training=training)
         if self.mbstd is not None:
             h = self.mbstd(h)
         h = tf.nn.relu(self.final_conv(tf.nn.relu(h), training=training))
-        return self.head(tf.reduce_sum(h, axis=[1, 2]), c)
+        return tf.reduce_sum(h, axis=[1, 2])

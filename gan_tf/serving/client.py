@@ -4,6 +4,8 @@
     client = ServingClient("grpc://127.0.0.1:8500", model="gan")   # gRPC
     images = client.generate([1, 2, 3])              # uint8 [3, H, W, C]
     pngs = client.generate([1, 2, 3], as_png=True)   # list of PNG bytes
+    scored = client.score(images)                    # an anomaly detector's export:
+                                                     # scores [n], reconstructions
 
 Every call has a timeout; failures raise `ServingError` with the server's message and
 status (`code` like `INVALID_ARGUMENT`, `http_status` like 400).
@@ -356,3 +358,32 @@ class ServingClient:
         if isinstance(outputs, dict):
             (outputs,) = outputs.values()
         return _from_json(outputs)
+
+    def score(self, images) -> dict[str, np.ndarray]:
+        """Anomaly scores of images (the `score` signature of an anomaly detector's export).
+
+        Args:
+          images: integers in [0, 255], `[n, H, W, C]` as the model's image shape.
+
+        Returns:
+          `scores` (float32 `[n]`, higher = more anomalous) and `reconstructions` (uint8
+          `[n, H, W, C]`, G(E(x)) of each image).
+
+        Raises:
+          InvalidArgument: for values that are not integers in [0, 255] (here), or a shape
+            the model does not take (by the server).
+        """
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            if images.size and (
+                images.dtype.kind not in "iu" or images.min() < 0 or images.max() > 255
+            ):
+                raise InvalidArgument(
+                    f"images must be integers in [0, 255], got {images.dtype} values"
+                )
+            images = images.astype(np.uint8)
+        outputs = self.predict({"images": images}, "score")
+        return {
+            "scores": np.asarray(outputs["scores"], np.float32),
+            "reconstructions": np.asarray(outputs["reconstructions"], np.uint8),
+        }

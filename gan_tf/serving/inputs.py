@@ -176,12 +176,31 @@ def arrays_from_protos(
     check_inputs(signature_name, specs, shapes, limits)
     arrays = {}
     for key, proto in protos.items():
+        _check_narrow_ints(key, proto)
         # Fewer values than elements repeat the last one, as TensorFlow reads a TensorProto.
         try:
             arrays[key] = tf.make_ndarray(proto)
         except (TypeError, ValueError) as e:
             raise InvalidArgument(f"input {key!r} is not a valid tensor: {e}") from None
     return arrays
+
+
+def _check_narrow_ints(key: str, proto: tensor_pb2.TensorProto) -> None:
+    """Refuses `int_val` values outside a narrow integer dtype (uint8, int8, 16-bit).
+
+    These dtypes travel in the int32 field `int_val`, and decoding wraps a value that does
+    not fit (300 becomes 44 as uint8): a pixel of 300 is a client's bug, not an image.
+
+    Raises:
+      InvalidArgument: naming the input and its dtype.
+    """
+    dtype = tf.as_dtype(proto.dtype).base_dtype
+    if not (dtype.is_integer and dtype.size < 4 and proto.int_val):
+        return
+    values = np.asarray(proto.int_val, np.int64)
+    info = np.iinfo(dtype.as_numpy_dtype)
+    if values.min() < info.min or values.max() > info.max:
+        raise InvalidArgument(f"input {key!r}: value out of range for {dtype.name}")
 
 
 def split_batch(

@@ -107,6 +107,8 @@ def _mixed_values_message(value: Any, spec: InputSpec, key: str) -> str:
         return f"input {key!r}: value out of range for {spec.tf_dtype.name}"
     if spec.dtype.kind == "f" and all(isinstance(v, (int, float)) for v in leaves):
         return f"input {key!r}: value out of range for {spec.tf_dtype.name}"
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in leaves):
+        return f"input {key!r} expects {spec.tf_dtype.name} values, got float values"
     return f"input {key!r} expects {spec.tf_dtype.name} values, got mixed values"
 
 

@@ -1,8 +1,11 @@
-"""`SampleQualityGate`: scores the candidate generator and writes a standard `ModelBlessing`.
+"""`SampleQualityGate`: scores the candidate model and writes a standard `ModelBlessing`.
 
-The candidate is the Trainer's serving SavedModel (what the Pusher would push), sampled
-through its `generate` signature from seeds `0..N-1`. The reference is the first N images
-of the eval split of the pipeline's `Examples`. The rule is in `pipelines.gate.decide`.
+The candidate is the Trainer's serving SavedModel (what the Pusher would push). A generator
+is sampled through its `generate` signature from seeds `0..N-1`; the reference is the first
+N images of the eval split of the pipeline's `Examples`. An anomaly detector (the
+`detection` features) is called through its `score` signature on the first N labelled
+images of the same eval split, normal being the candidate's own `data.normal_classes` (from
+the config in its export metadata). The rule is in `pipelines.gate.decide`.
 
 Outputs:
   blessing: a `ModelBlessing` exactly as the Evaluator writes one (a `BLESSED` or
@@ -73,6 +76,57 @@ def export_source(export_dir: str):
     return sources.from_export(export_dir)
 
 
+def export_scorer(export_dir: str):
+    """An exported anomaly detector's `score` signature: uint8 NHWC images -> scores.
+
+    Raises:
+      DataError: if the export has no `score` signature (it is not a detector).
+    """
+    import tensorflow as tf
+
+    from gan_tf.errors import DataError
+
+    try:
+        signature = tf.saved_model.load(export_dir).signatures["score"]
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(
+            f"cannot load exported model {export_dir} with a 'score' signature (the detection "
+            f"gate judges anomaly detectors): {e}"
+        ) from None
+
+    def score(images):
+        return signature(images=tf.constant(images, tf.uint8))["scores"].numpy()
+
+    return score
+
+
+def labelled_reference(examples: types.Artifact, split: str, export_dir: str, limit: int):
+    """The first `limit` labelled images of `split`, normal as the export's run defines it.
+
+    The run config is read from the export's metadata and pointed at the split's TFRecords,
+    so `gan_tf.families.anomaly.labelled_images` reads them with the run's image and label
+    keys and its `data.normal_classes`.
+
+    Returns:
+      A `pipelines.gate.Labelled`.
+    """
+    from gan_tf import export
+    from gan_tf.config import Config
+    from gan_tf.errors import DataError
+    from gan_tf.families.anomaly import labelled_images
+    from pipelines import gate
+
+    values = export.read_metadata(export_dir).get("config")
+    if not values:
+        raise DataError(f"{export_dir} records no run config; the detection gate needs one")
+    uri = artifact_utils.get_split_uris([examples], split)[0]
+    config = Config.from_dict(values).override(
+        ["data.source=tfrecord", f"data.path={os.path.join(uri, '*')}", "data.data_dir="]
+    )
+    images, anomalous = labelled_images(config, limit)
+    return gate.Labelled(images, anomalous, config.data.normal_classes, config.anomaly.fpr)
+
+
 def _baseline_scores(
     baseline_model: types.Artifact | None,
     baseline_blessing: types.Artifact | None,
@@ -89,7 +143,7 @@ def _baseline_scores(
             log.info("Baseline scores reused from %s", baseline_blessing.uri)
             return previous["scores"]
     log.info("Re-scoring the baseline %s under the current protocol", baseline_model.uri)
-    return rescore(export_source(serving_dir(baseline_model)))["scores"]
+    return rescore(serving_dir(baseline_model))["scores"]
 
 
 def usable_baseline(
@@ -128,11 +182,12 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     split: Parameter[str] = "eval",
     image_key: Parameter[str] = "image",
 ):
-    """Blesses the candidate only if its sample quality meets thresholds and the baseline.
+    """Blesses the candidate only if its quality meets thresholds and the baseline.
 
     Args:
       model: the candidate (Trainer output).
-      examples: the ingested examples; the `split` split is the reference set.
+      examples: the ingested examples; the `split` split is the reference set (labelled,
+        for the `detection` features).
       blessing: the standard ModelBlessing written for Pusher.
       report: the JSON/markdown report of scores, checks and protocol.
       settings_json: `pipelines.gate.GateSettings` as JSON.
@@ -148,19 +203,28 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     baseline_model, baseline_blessing = usable_baseline(model, baseline_model, baseline_blessing)
     reference = reference_batches(examples, split, image_key)
     cache_key = f"tfx:{examples.uri}:{split}"
+    candidate_dir = serving_dir(model)
+    detects = gate.DETECTION in settings.features
+    labelled = None
+    if detects:
+        labelled = labelled_reference(
+            examples, split, candidate_dir, settings.num_samples[gate.DETECTION]
+        )
 
-    def rescore(source):
+    def rescore(export_dir: str, source=None):
+        source = source or export_source(export_dir)
         return gate.score(
             source.generate,
             reference,
             settings,
             reference_cache_key=cache_key,
             num_classes=source.num_classes,
+            score_images=export_scorer(export_dir) if detects else None,
+            labelled=labelled,
         )
 
-    candidate_dir = serving_dir(model)
     candidate = export_source(candidate_dir)
-    result = rescore(candidate)
+    result = rescore(candidate_dir, candidate)
     baseline = _baseline_scores(baseline_model, baseline_blessing, result["protocol"], rescore)
     blessed, checks = gate.decide(result["scores"], settings, baseline)
     content = {
@@ -196,7 +260,7 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     report.set_int_custom_property("blessed", int(blessed))
     failed = [c["rule"] for c in checks if not c["passed"]]
     log.info(
-        "Sample-quality gate: %s; scores %s%s",
+        "Quality gate: %s; scores %s%s",
         marker,
         result["scores"],
         f"; failed: {failed}" if failed else "",

@@ -98,3 +98,53 @@ def test_multi_worker_needs_tf_config(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ConfigError, match="not a valid cluster spec"):
         distribute.get_strategy("multi_worker")
+
+
+def test_mirrored_encoder_steps_equal_single_device_steps():
+    """The anomaly family's encoder steps (SGD, so a wrong gradient scale shows)."""
+    import keras
+
+    from gan_tf.models.anomaly import AnomalyGAN
+    from gan_tf.networks import build_encoder
+
+    config = presets.anomaly_mnist().override(
+        [
+            "train.batch_size=8",
+            "train.steps=4",
+            "anomaly.encoder_steps=2",
+            "model.latent_dim=8",
+            "model.generator.width=8",
+            "model.discriminator.width=8",
+            "model.encoder.width=8",
+        ]
+    )
+
+    def build():
+        def make(generator, discriminator, **settings):
+            return AnomalyGAN(generator, discriminator, build_encoder(config), 2, 1.0, **settings)
+
+        model = build_gan(config, make, e_optimizer=keras.optimizers.SGD(0.5))
+        model.step_counter.assign(2)
+        model.set_phase(2)
+        return model
+
+    x = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
+    runs = []
+    for strategy in (tf.distribute.get_strategy(), distribute.get_strategy("mirrored")):
+        with strategy.scope():
+            model = build()
+        if runs:
+            for variable, value in zip(model.variables, runs[0][1]):
+                variable.assign(value)
+            model.output_generator()  # the frozen copy of the (now equal) EMA generator
+        start = [v.numpy() for v in model.variables]
+        logs = model.fit(
+            tf.data.Dataset.from_tensor_slices(x).repeat(), steps_per_epoch=2, verbose=0
+        ).history
+        runs.append((model, start, logs))
+    (single, start, single_logs), (mirrored, _, mirrored_logs) = runs
+    moved = max(float(np.abs(a - v.numpy()).max()) for a, v in zip(start, single.variables))
+    assert moved > 1e-4
+    for a, b in zip(single.variables, mirrored.variables):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-5, err_msg=a.path)
+    np.testing.assert_allclose(mirrored_logs["e_loss"], single_logs["e_loss"], rtol=1e-5)

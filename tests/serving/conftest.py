@@ -78,7 +78,7 @@ def new_generator():
     return make_generator
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def start_server():
     """`run_server` as a fixture, for tests that need a server of their own."""
     return run_server

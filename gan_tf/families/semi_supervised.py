@@ -1,0 +1,233 @@
+"""The `semi_supervised` family: a K-class GAN discriminator as a classifier trained on few
+labels (Salimans et al. 2016; `gan_tf.models.semi_supervised`).
+
+Data: `semi.labels_per_class` labelled training images per class (a seeded "label draw"),
+every training image unlabelled, and the generator's images. Its inference object holds the
+EMA generator (samples, sample-quality metrics) and the classifier, which the export serves
+as a `classify` signature beside the generator's. Training-time evaluation is the test error
+on `semi.eval_split`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_tf import networks, streams
+from gan_tf.config import Config
+from gan_tf.errors import ConfigError, DataError, GanTfError
+from gan_tf.families import register
+from gan_tf.families.gan import GANFamily, build_gan
+from gan_tf.models.semi_supervised import SemiSupervisedGAN
+from gan_tf.networks.base import Generator
+from gan_tf.networks.heads import Classifier
+
+# Images classified per call.
+BATCH = 500
+
+
+class GeneratorAndClassifier(NamedTuple):
+    """The family's inference object."""
+
+    generator: Generator
+    classifier: Classifier
+
+
+def unconditional(config: Config) -> Config:
+    """The config the generator and the unlabelled data are built from (no classes)."""
+    return dataclasses.replace(
+        config, data=dataclasses.replace(config.data, num_classes=0, normal_classes="")
+    )
+
+
+def labelled_split(config: Config, split: str, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 images of a split (the first `limit`; 0 = all) with their labels.
+
+    Raises:
+      DataError: when the split has no labels.
+    """
+    from gan_tf.data import pipeline
+
+    data = dataclasses.replace(config.data, normal_classes="", limit=0)
+    images, labels = [], []
+    for x, y in pipeline.image_batches(data, split, batch_size=2000, limit=limit, labels=True):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    labels = np.concatenate(labels)
+    if labels.min() < 0:
+        raise DataError(f"split {split!r} has no labels (data.label_key)")
+    return np.concatenate(images), labels
+
+
+def label_draw(labels: np.ndarray, per_class: int, num_classes: int, seed: int) -> np.ndarray:
+    """Indices of the labelled examples: the first `per_class` of each class in a permutation
+    of all examples drawn from `seed`, in ascending order.
+
+    Raises:
+      DataError: when a class has fewer than `per_class` examples.
+    """
+    order = np.random.default_rng(seed).permutation(len(labels))
+    chosen = []
+    for k in range(num_classes):
+        of_k = order[labels[order] == k][:per_class]
+        if len(of_k) < per_class:
+            raise DataError(f"class {k} has {len(of_k)} examples, fewer than {per_class}")
+        chosen.append(of_k)
+    return np.sort(np.concatenate(chosen))
+
+
+def classify(classifier: Classifier, images: np.ndarray) -> np.ndarray:
+    """Predicted classes of uint8 images, in batches."""
+    from gan_tf.data.pipeline import to_unit_range
+
+    predict = tf.function(lambda x: tf.argmax(classifier(to_unit_range(x)), axis=1))
+    out = [
+        predict(tf.constant(images[i : i + BATCH])).numpy() for i in range(0, len(images), BATCH)
+    ]
+    return np.concatenate(out) if out else np.zeros([0], np.int64)
+
+
+class TestError(keras.callbacks.Callback):
+    """The classifier's error rate on the labelled evaluation split, to TensorBoard."""
+
+    def __init__(self, config: Config, writer: tf.summary.SummaryWriter):
+        super().__init__()
+        self.config = config
+        self.writer = writer
+        self._data: tuple[np.ndarray, np.ndarray] | None = None
+        self.history: list[tuple[int, float]] = []
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        step = int(self.model.step_counter.numpy())
+        if step % self.config.semi.eval_every == 0:
+            self.evaluate(step)
+
+    def evaluate(self, step: int) -> float:
+        if self._data is None:
+            self._data = labelled_split(self.config, self.config.semi.eval_split)
+        images, labels = self._data
+        error = float(np.mean(classify(self.model.discriminator, images) != labels))
+        self.history.append((step, error))
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("semi/test_error", error)
+        self.writer.flush()
+        return error
+
+
+@register
+class SemiSupervisedFamily(GANFamily):
+    """A K-class discriminator trained on few labels, with a feature-matching generator."""
+
+    name = "semi_supervised"
+
+    def validate(self) -> None:
+        c, s = self.config, self.config.semi
+        GANFamily(unconditional(c)).validate()
+        if c.data.num_classes < 2:
+            raise ConfigError(
+                f"the semi_supervised family classifies data.num_classes >= 2 classes, got "
+                f"{c.data.num_classes}"
+            )
+        if c.data.normal_classes.strip():
+            raise ConfigError("data.normal_classes is for the anomaly family")
+        if s.labels_per_class <= 0 or s.eval_every < 0 or s.unsupervised_weight < 0:
+            raise ConfigError(
+                "semi.labels_per_class must be > 0, semi.eval_every and "
+                "semi.unsupervised_weight >= 0"
+            )
+        if c.train.d_steps != 1 or c.train.diffaugment or c.train.reuse_fakes:
+            raise ConfigError(
+                "the semi_supervised family takes one discriminator step per step, without "
+                "DiffAugment or reuse_fakes"
+            )
+
+    def build(self) -> SemiSupervisedGAN:
+        c = self.config
+
+        def make(generator, discriminator, **settings) -> SemiSupervisedGAN:
+            return SemiSupervisedGAN(
+                generator,
+                networks.build_classifier(c),
+                unsupervised_weight=c.semi.unsupervised_weight,
+                **settings,
+            )
+
+        return build_gan(unconditional(c), make)
+
+    def dataset(self, start_step: int) -> tf.data.Dataset:
+        """`(unlabelled, (labelled, labels))` global batches: the training pipeline's images,
+        and labelled images drawn statelessly from `(train.seed, step)` among the draw."""
+        from gan_tf.data import pipeline
+
+        c, t = self.config, self.config.train
+        unlabelled = pipeline.train_dataset(unconditional(c), start_step)
+        images, labels = labelled_split(c, c.data.split, c.data.limit)
+        chosen = label_draw(labels, c.semi.labels_per_class, c.data.num_classes, c.semi.label_seed)
+        x = pipeline.to_unit_range(tf.constant(images[chosen]))
+        y = tf.constant(labels[chosen].astype(np.int32))
+
+        def pick(step: tf.Tensor):
+            seed = streams.stream_seed(t.seed, step, "labelled_batch")
+            index = tf.random.stateless_uniform(
+                [t.batch_size], seed=seed, maxval=len(chosen), dtype=tf.int32
+            )
+            return tf.gather(x, index), tf.gather(y, index)
+
+        labelled = tf.data.Dataset.counter(start_step).map(pick)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        return tf.data.Dataset.zip((unlabelled, labelled)).with_options(options).prefetch(2)
+
+    def callbacks(self, model: SemiSupervisedGAN, writer, guard) -> list:
+        if self.config.semi.eval_every <= 0:
+            return []
+        return [TestError(self.config, writer)]
+
+    # -- outputs -----------------------------------------------------------------------
+
+    def inference(self, model: SemiSupervisedGAN) -> GeneratorAndClassifier:
+        return GeneratorAndClassifier(model.output_generator(), model.discriminator)
+
+    def load(self, workdir: str) -> tuple[GeneratorAndClassifier, int]:
+        from gan_tf import checkpoint
+        from gan_tf import workdir as workdir_lib
+
+        generator, _ = networks.build(unconditional(self.config))
+        classifier = networks.build_classifier(self.config)
+        for net in (generator, classifier):
+            net(net.dummy_inputs())
+        items = {"ema_generator": generator, "discriminator": classifier}
+        try:
+            step = checkpoint.restore_items(items, workdir_lib.checkpoint_dir(workdir))
+        except FileNotFoundError:
+            raise GanTfError(f"{workdir} holds no checkpoint yet") from None
+        generator.recompute_statistics()
+        return GeneratorAndClassifier(generator, classifier), step
+
+    def grid_inputs(self):
+        return GANFamily(unconditional(self.config)).grid_inputs()
+
+    def sample_grid(self, inference: GeneratorAndClassifier) -> np.ndarray:
+        return super().sample_grid(inference.generator)
+
+    def generate(self, inference: GeneratorAndClassifier):
+        return super().generate(inference.generator)
+
+    def export(
+        self, inference: GeneratorAndClassifier, export_dir: str, metadata: dict[str, Any]
+    ) -> str:
+        from gan_tf import export
+
+        return export.export_classifier(
+            inference.generator,
+            inference.classifier,
+            export_dir,
+            metadata,
+            warmup_requests=self.config.export.warmup_requests,
+        )

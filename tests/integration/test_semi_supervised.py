@@ -1,0 +1,140 @@
+"""The semi_supervised family: label draws, its data, its step, export and parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_tf import distribute, families, presets, train
+from gan_tf.errors import ConfigError, DataError
+from gan_tf.families.semi_supervised import classify, label_draw, labelled_split
+
+TINY = [
+    "data.limit=256",
+    "data.shuffle_buffer=256",
+    "model.latent_dim=16",
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "train.batch_size=32",
+    "train.steps=8",
+    "train.steps_per_epoch=4",
+    "train.checkpoint_every=4",
+    "train.log_every=2",
+    "train.image_every=100",
+    "train.num_grid=4",
+    "semi.labels_per_class=2",
+    "semi.eval_every=4",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist_data_dir):
+    return presets.ssgan_mnist().override([f"data.data_dir={mnist_data_dir}", *TINY])
+
+
+def test_label_draw_takes_k_per_class_by_seed():
+    labels = np.repeat(np.arange(10), 7)[np.random.default_rng(5).permutation(70)]
+    a = label_draw(labels, 3, 10, seed=0)
+    assert len(a) == 30 and np.all(np.diff(a) > 0)
+    assert np.bincount(labels[a], minlength=10).tolist() == [3] * 10
+    assert np.array_equal(a, label_draw(labels, 3, 10, seed=0))
+    assert not np.array_equal(a, label_draw(labels, 3, 10, seed=1))
+    # An independent reading of the rule: the first 3 of each class in the seed's order.
+    order = np.random.default_rng(1).permutation(70)
+    expected = sorted(i for k in range(10) for i in order[labels[order] == k][:3])
+    assert label_draw(labels, 3, 10, seed=1).tolist() == expected
+    with pytest.raises(DataError, match="fewer than 8"):
+        label_draw(labels, 8, 10, seed=0)
+
+
+def test_labelled_batches_come_from_the_draw_and_follow_the_step(tiny):
+    family = families.for_config(tiny)
+    images, labels = labelled_split(tiny, "train", tiny.data.limit)
+    chosen = label_draw(labels, 2, 10, tiny.semi.label_seed)
+    drawn = {tuple(images[i].reshape(-1)): labels[i] for i in chosen}
+    batches = list(family.dataset(0).take(3))
+    for unlabelled, (x, y) in batches:
+        assert unlabelled.shape == (32, 28, 28, 1) and x.shape == (32, 28, 28, 1)
+        pixels = np.rint((x.numpy() + 1) * 127.5).astype(np.uint8)
+        for image, label in zip(pixels, y.numpy()):
+            assert drawn[tuple(image.reshape(-1))] == label
+    assert not np.array_equal(batches[0][1][1].numpy(), batches[1][1][1].numpy())
+    # A run resumed at step 2 reads what step 2 of an uninterrupted run reads.
+    (_, (x2, y2)), *_ = family.dataset(2).take(1)
+    np.testing.assert_array_equal(x2.numpy(), batches[2][1][0].numpy())
+    np.testing.assert_array_equal(y2.numpy(), batches[2][1][1].numpy())
+
+
+def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(tiny, tmp_path):
+    result = train.train(tiny.override(["export.enabled=true"]), str(tmp_path / "run"), verbose=0)
+    model = result.model
+    assert model.discriminator.units == 10
+    fresh = families.for_config(tiny).build()
+    for name in ("generator", "discriminator", "ema_generator"):
+        before = [v.numpy() for v in getattr(fresh, name).trainable_variables]
+        after = [v.numpy() for v in getattr(model, name).trainable_variables]
+        assert any(not np.array_equal(a, b) for a, b in zip(before, after)), name
+
+    images, labels = labelled_split(tiny, "test")
+    images = images[:50]
+    loaded = tf.saved_model.load(result.export_dir).signatures["classify"]
+    out = loaded(images=tf.constant(images))
+    np.testing.assert_array_equal(out["labels"].numpy(), classify(model.discriminator, images))
+    probabilities = tf.nn.softmax(model.discriminator(images.astype(np.float32) / 127.5 - 1))
+    np.testing.assert_allclose(out["probabilities"].numpy(), probabilities.numpy(), atol=1e-5)
+    assert loaded(images=tf.zeros([0, 28, 28, 1], tf.uint8))["labels"].shape == (0,)
+    assert "generate" in tf.saved_model.load(result.export_dir).signatures
+
+
+def test_mirrored_steps_equal_single_device_steps(tiny):
+    """SGD, so a wrong gradient scale shows; the feature-matching means are global."""
+
+    from gan_tf.families.gan import build_gan
+    from gan_tf.families.semi_supervised import unconditional
+    from gan_tf.models.semi_supervised import SemiSupervisedGAN
+    from gan_tf.networks import build_classifier
+
+    config = tiny.override(
+        ["train.optimizer=sgd", "train.g_lr=0.05", "train.d_lr=0.05", "train.batch_size=8"]
+    )
+
+    def build():
+        def make(generator, discriminator, **settings):
+            return SemiSupervisedGAN(generator, build_classifier(config), **settings)
+
+        return build_gan(unconditional(config), make)
+
+    x = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
+    xl = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[3, 4], minval=-1, maxval=1)
+    y = tf.constant([[3, 1, 4, 1, 5, 9, 2, 6], [5, 3, 5, 8, 9, 7, 9, 3]], tf.int32)
+    data = tf.data.Dataset.from_tensor_slices((x, (xl, y))).repeat()
+    runs = []
+    for strategy in (tf.distribute.get_strategy(), distribute.get_strategy("mirrored")):
+        with strategy.scope():
+            model = build()
+        if runs:
+            for variable, value in zip(model.variables, runs[0][1]):
+                variable.assign(value)
+        start = [v.numpy() for v in model.variables]
+        logs = model.fit(data, steps_per_epoch=2, verbose=0).history
+        runs.append((model, start, logs))
+    (single, start, single_logs), (mirrored, _, mirrored_logs) = runs
+    assert max(float(np.abs(a - v.numpy()).max()) for a, v in zip(start, single.variables)) > 1e-4
+    for a, b in zip(single.variables, mirrored.variables):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-5, err_msg=a.path)
+    for key in ("d_loss", "g_loss", "supervised"):
+        np.testing.assert_allclose(mirrored_logs[key], single_logs[key], rtol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (["data.num_classes=0"], "num_classes >= 2"),
+        (["train.diffaugment=translation"], "without DiffAugment"),
+        (["semi.labels_per_class=0"], "labels_per_class must be > 0"),
+    ],
+)
+def test_bad_settings_are_refused(tiny, tmp_path, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        train.train(tiny.override(overrides), str(tmp_path / "run"), verbose=0)
