@@ -233,3 +233,23 @@ def test_discriminator_with_minibatch_stddev_sees_sample_diversity():
             h = layer(h)
         features[name] = d.mbstd(h).numpy()[..., -1]
     assert np.all(features["alike"] < 1e-3) and np.all(features["varied"] > 1e-2)
+
+
+def test_mlp_discriminator_noise_acts_in_training_only():
+    from gan_tf.networks.mlp import MLPDiscriminator
+
+    x = tf.random.stateless_uniform([4, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
+    c = condition(None, 0, 4)
+    plain = MLPDiscriminator(28, 1, width=8)
+    plain((x, c))
+    noisy = MLPDiscriminator(28, 1, width=8, noise=0.5)
+    noisy((x, c))
+    # Without noise, the variables are those the network always had.
+    assert [v.path for v in plain.variables if "seed" in v.path] == []
+    assert len([v for v in noisy.variables if "seed" in v.path]) == 3  # input + 2 hidden
+    for target, source in zip(noisy.trainable_variables, plain.trainable_variables):
+        target.assign(source)
+    np.testing.assert_allclose(noisy((x, c)), plain((x, c)), atol=1e-6)  # inference: off
+    trained = noisy((x, c), training=True)
+    assert float(tf.reduce_max(tf.abs(trained - plain((x, c))))) > 1e-3
+    assert MLPDiscriminator.from_config(noisy.get_config()).noise == 0.5
