@@ -14,6 +14,7 @@ COMMANDS = (
     "train",
     "generate",
     "interpolate",
+    "project",
     "synthesize",
     "evaluate",
     "anomaly",

@@ -197,6 +197,20 @@ def replace_dir(tmp: str, dest: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def building_dir(dest: str) -> Iterator[str]:
+    """Yields a new directory beside `dest` to fill; on success it replaces `dest` whole
+    (`replace_dir`), on any error it is removed and `dest` is left as it was."""
+    remove_stale_temps(dest)
+    tmp = temp_dir_beside(dest)
+    try:
+        yield tmp
+        replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def restore_dir(dest: str) -> bool:
     """Puts back the old `dest` that a `replace_dir` which died between its renames left aside.
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import shutil
 
 FORMATS = ("tfrecord", "folder")
 # Images per generator call.
@@ -81,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
         raise GanTfError(f"{args.workdir} holds a {family.name!r} model, which does not generate")
     seeds = np.arange(args.seed, args.seed + total, dtype=np.int64)
     labels = sampling.labels_for_seeds(seeds, num_classes)
-    files.remove_stale_temps(args.out)
-    tmp = files.temp_dir_beside(args.out)
-    try:
+    with files.building_dir(args.out) as tmp:
         if args.format == "tfrecord":
             entries = write_tfrecords(tmp, generate, seeds, labels, args.shards)
         else:
@@ -100,10 +97,6 @@ def run(args: argparse.Namespace) -> int:
             "files": entries,
         }
         files.atomic_write_json(os.path.join(tmp, "manifest.json"), manifest)
-        files.replace_dir(tmp, args.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(
         f"wrote {total} images ({args.per_class} per class, {num_classes} classes, step {step}) "
         f"to {args.out} as {args.format}"
