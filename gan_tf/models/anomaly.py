@@ -136,7 +136,4 @@ class AnomalyGAN(GAN):
         self.encoder_trackers["e_loss"].update_state(per_example)
         self.encoder_trackers["e_image"].update_state(image_res)
         self.encoder_trackers["e_feature"].update_state(feature_res)
-        logs = {name: tracker.result() for name, tracker in self.encoder_trackers.items()}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-        return logs
+        return self.logs(self.encoder_trackers)

@@ -287,9 +287,14 @@ class GAN(keras.Model):
         self.trackers["d_fake"].update_state(tf.reshape(fake_logits, [-1]))
         for name, values in penalties.items():
             self.trackers[name].update_state(values)
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        return self.logs(self.trackers)
+
+    @staticmethod
+    def logs(trackers: dict[str, keras.metrics.Metric]) -> dict[str, tf.Tensor]:
+        """The step's logs: each tracker's result (rank 1 under MultiWorkerMirrored, where
+        Keras reduces logs along axis 0 across workers, keras-team/keras#20585)."""
+        logs = {name: tracker.result() for name, tracker in trackers.items()}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras reduces logs along axis 0 across workers (keras-team/keras#20585).
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 

@@ -106,7 +106,4 @@ class SemiSupervisedGAN(GAN):
         self.trackers["supervised"].update_state(supervised)
         self.trackers["unsupervised"].update_state(unsupervised)
         self.trackers["train_accuracy"].update_state(correct)
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-        return logs
+        return self.logs(self.trackers)
