@@ -124,6 +124,10 @@ class SemiSupervisedFamily(GANFamily):
 
     name = "semi_supervised"
 
+    def __init__(self, config: Config):
+        super().__init__(config)
+        self._labelled: tuple[tf.Tensor, tf.Tensor] | None = None
+
     def validate(self) -> None:
         c, s = self.config, self.config.semi
         GANFamily(unconditional(c)).validate()
@@ -165,15 +169,13 @@ class SemiSupervisedFamily(GANFamily):
 
         c, t = self.config, self.config.train
         unlabelled = pipeline.train_dataset(unconditional(c), start_step)
-        images, labels = labelled_split(c, c.data.split, c.data.limit)
-        chosen = label_draw(labels, c.semi.labels_per_class, c.data.num_classes, c.semi.label_seed)
-        x = pipeline.to_unit_range(tf.constant(images[chosen]))
-        y = tf.constant(labels[chosen].astype(np.int32))
+        x, y = self.labelled_examples()
+        count = int(y.shape[0])
 
         def pick(step: tf.Tensor):
             seed = streams.stream_seed(t.seed, step, "labelled_batch")
             index = tf.random.stateless_uniform(
-                [t.batch_size], seed=seed, maxval=len(chosen), dtype=tf.int32
+                [t.batch_size], seed=seed, maxval=count, dtype=tf.int32
             )
             return tf.gather(x, index), tf.gather(y, index)
 
@@ -183,6 +185,23 @@ class SemiSupervisedFamily(GANFamily):
             tf.data.experimental.AutoShardPolicy.DATA
         )
         return tf.data.Dataset.zip((unlabelled, labelled)).with_options(options).prefetch(2)
+
+    def labelled_examples(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """The label draw's images in [-1, 1] and int32 labels, read once per family (a run
+        makes a dataset per `fit` call, and the draw reads the whole training split)."""
+        if self._labelled is None:
+            from gan_tf.data import pipeline
+
+            c = self.config
+            images, labels = labelled_split(c, c.data.split, c.data.limit)
+            chosen = label_draw(
+                labels, c.semi.labels_per_class, c.data.num_classes, c.semi.label_seed
+            )
+            self._labelled = (
+                pipeline.to_unit_range(tf.constant(images[chosen])),
+                tf.constant(labels[chosen].astype(np.int32)),
+            )
+        return self._labelled
 
     def callbacks(self, model: SemiSupervisedGAN, writer, guard) -> list:
         if self.config.semi.eval_every <= 0:
