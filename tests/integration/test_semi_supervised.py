@@ -86,6 +86,15 @@ def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(ti
     assert loaded(images=tf.zeros([0, 28, 28, 1], tf.uint8))["labels"].shape == (0,)
     assert "generate" in tf.saved_model.load(result.export_dir).signatures
 
+    # TensorBoard's test error at the last step is the classifier's error on the test split.
+    from test_train import read_events
+
+    events = read_events(str(tmp_path / "run" / "tensorboard"))["semi/test_error"]
+    assert [step for step, _, _ in events] == [4, 8]
+    test_images, test_labels = labelled_split(tiny, "test")
+    expected = np.mean(classify(model.discriminator, test_images) != test_labels)
+    assert float(tf.make_ndarray(events[-1][2].tensor)) == pytest.approx(expected, abs=1e-6)
+
 
 def test_mirrored_steps_equal_single_device_steps(tiny):
     """SGD, so a wrong gradient scale shows; the feature-matching means are global."""
