@@ -156,20 +156,38 @@ def anomaly_mnist() -> Config:
 
 def ssgan_mnist() -> Config:
     """Semi-supervised MNIST with 100 labels (10 per class, label draw `semi.label_seed`):
-    the K-class discriminator of Salimans et al. (2016) with a feature-matching generator,
-    on DCGAN networks; every training image is used unlabelled."""
+    the K-class discriminator of Salimans et al. (2016) with a feature-matching generator and
+    their MNIST networks: a 1000-500-250-250-250 ReLU discriminator with unit-norm weights and
+    Gaussian noise on its input and every hidden layer, a 500-500 softplus generator with
+    batch norm; every training image is used unlabelled."""
     return Config(
         data=DataConfig(num_classes=10),
         model=ModelConfig(
             family="semi_supervised",
-            arch="dcgan",
-            latent_dim=64,
-            generator={"width": 32, "kernel_size": 3},
-            discriminator={"width": 64, "kernel_size": 3, "norm": "layer"},
+            arch="mlp",
+            latent_dim=100,
+            generator={"units": "500,500", "activation": "softplus", "norm": "batch"},
+            discriminator={
+                "units": "1000,500,250,250,250",
+                "activation": "relu",
+                "weight_norm": True,
+                "norm": "none",
+                # 0.3 on [0, 1] images, as published; images here are in [-1, 1].
+                "noise": 0.6,
+                "hidden_noise": 0.5,
+            },
         ),
-        train=TrainConfig(steps=6000, steps_per_epoch=500, checkpoint_every=1000, image_every=1000),
+        train=TrainConfig(
+            batch_size=100,
+            steps=12000,
+            steps_per_epoch=600,
+            g_lr=3e-3,
+            d_lr=3e-3,
+            checkpoint_every=1200,
+            image_every=1200,
+        ),
         export=ExportConfig(model_name="ssgan"),
-        semi=SemiSupervisedConfig(labels_per_class=10, eval_every=1000),
+        semi=SemiSupervisedConfig(labels_per_class=10, unsupervised_weight=0.5, eval_every=1200),
     )
 
 

@@ -1,4 +1,5 @@
-"""The vanilla fully connected GAN of Goodfellow et al. (2014), for any image size."""
+"""Fully connected networks: the vanilla GAN of Goodfellow et al. (2014), for any image size,
+and (with its settings) the semi-supervised MNIST networks of Salimans et al. (2016)."""
 
 from __future__ import annotations
 
@@ -10,64 +11,174 @@ import tensorflow as tf
 from gan_tf.errors import ConfigError
 from gan_tf.networks import base
 
+ACTIVATIONS = ("leaky_relu", "relu", "softplus")
+
+
+def parse_units(units: str, default: tuple[int, ...], key: str) -> tuple[int, ...]:
+    """Hidden layer sizes from a comma-separated setting ("" = `default`).
+
+    Raises:
+      ConfigError: naming `key` when a size is not a positive integer.
+    """
+    if not units:
+        return default
+    try:
+        sizes = tuple(int(u) for u in units.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"{key}={units!r}: expected comma-separated positive layer sizes")
+    return sizes
+
+
+def activation_layer(name: str, key: str) -> keras.layers.Layer:
+    """The hidden-layer nonlinearity called `name` (leaky ReLU with slope 0.2)."""
+    if name == "leaky_relu":
+        return keras.layers.LeakyReLU(0.2)
+    if name in ACTIVATIONS:
+        return keras.layers.Activation(name)
+    raise ConfigError(f"{key}={name!r}: expected one of {', '.join(ACTIVATIONS)}")
+
+
+class WeightNormDense(keras.layers.Layer):
+    """A dense layer whose kernel columns have unit norm: `y = x (v / ||v||) + b`, the fixed
+    scale weight normalisation of Salimans et al.'s (2016) MNIST discriminator. The scale
+    cannot grow, so the network cannot outgrow the Gaussian noise added between its layers.
+    """
+
+    def __init__(self, units: int, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.units = int(units)
+
+    def build(self, input_shape) -> None:
+        self.direction = self.add_weight(
+            name="direction",
+            shape=(input_shape[-1], self.units),
+            initializer=keras.initializers.RandomNormal(stddev=0.1),
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        kernel = tf.math.l2_normalize(self.direction, axis=0, epsilon=1e-12)
+        return tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(self.bias, x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units}
+
 
 class MLPGenerator(base.Generator):
-    """Three hidden layers of `width`, `2 width`, `4 width` units, tanh output."""
+    """Hidden layers of `units` (default `width`, `2 width`, `4 width`), tanh output.
 
-    def __init__(self, image_size: int, channels: int, **kwargs: Any):
+    Args:
+      units: comma-separated hidden sizes ("" = `width`, `2 width`, `4 width`).
+      activation: hidden nonlinearity (leaky_relu, relu, softplus).
+      norm: normalisation after each hidden layer (batch, pixel, none).
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        units: str = "",
+        activation: str = "leaky_relu",
+        norm: str = "none",
+        **kwargs: Any,
+    ):
         super().__init__(image_size, channels, **kwargs)
-        self.hidden = [
-            keras.layers.Dense(self.width * m, activation="leaky_relu", name=f"dense_{i}")
-            for i, m in enumerate((1, 2, 4))
-        ]
+        self.units = units
+        self.activation = activation
+        self.norm = norm
+        sizes = parse_units(units, (self.width, 2 * self.width, 4 * self.width), "generator.units")
+        self.hidden = []
+        for i, size in enumerate(sizes):
+            self.hidden.append(keras.layers.Dense(size, name=f"dense_{i}"))
+            self.hidden.append(activation_layer(activation, "model.generator.activation"))
+            if norm != "none":
+                self.hidden.append(base.g_norm_layer(norm))
         self.out = keras.layers.Dense(
             image_size * image_size * channels, activation="tanh", dtype="float32"
         )
         self.reshape = keras.layers.Reshape(self.image_shape)
 
+    def get_config(self) -> dict[str, Any]:
+        settings = {"units": self.units, "activation": self.activation, "norm": self.norm}
+        return {**super().get_config(), **settings}
+
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         h = self.condition(inputs)
         for layer in self.hidden:
-            h = layer(h)
+            h = layer(h, training=training)
         return self.reshape(self.out(h))
 
 
 class MLPDiscriminator(base.Discriminator):
-    """Two hidden layers of `4 width` and `2 width` units.
+    """Hidden layers of `units` (default `4 width`, `2 width`).
 
     Args:
-      noise: standard deviation of Gaussian noise added, in training only, to the input and
-        to each hidden layer's output (0 = none), the regulariser of Salimans et al.'s (2016)
-        semi-supervised MNIST discriminator (they used 0.3 and 0.5).
+      units: comma-separated hidden sizes ("" = `4 width`, `2 width`).
+      activation: hidden nonlinearity (leaky_relu, relu, softplus).
+      noise: standard deviation of Gaussian noise added to the input in training only
+        (0 = none).
+      hidden_noise: the same, added to each hidden layer's output. With `weight_norm`, the
+        regulariser of Salimans et al.'s (2016) semi-supervised MNIST discriminator (input
+        0.3 and hidden 0.5 on [0, 1] images).
+      weight_norm: unit-norm kernel columns (`WeightNormDense`) in the hidden layers.
     """
 
-    def __init__(self, image_size: int, channels: int, noise: float = 0.0, **kwargs: Any):
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        units: str = "",
+        activation: str = "leaky_relu",
+        noise: float = 0.0,
+        hidden_noise: float = 0.0,
+        weight_norm: bool = False,
+        **kwargs: Any,
+    ):
         if kwargs.get("mbstd_group"):
             raise ConfigError(
                 "model.discriminator.mbstd_group needs a convolutional discriminator "
                 "(dcgan, resnet), not mlp"
             )
+        if weight_norm and kwargs.get("spectral_norm"):
+            raise ConfigError(
+                "model.discriminator: weight_norm and spectral_norm are two normalisations "
+                "of the same kernel; choose one"
+            )
+        width = kwargs.get("width", 64)
+        self.sizes = parse_units(units, (4 * width, 2 * width), "discriminator.units")
         super().__init__(image_size, channels, **kwargs)
+        self.units = units
+        self.activation = activation
         self.noise = float(noise)
+        self.hidden_noise = float(hidden_noise)
+        self.weight_norm = bool(weight_norm)
         self.flatten = keras.layers.Flatten()
         # Noise layers hold random-generator state: made only when used, so that a
         # discriminator without noise keeps the variables it always had.
         self.hidden = [keras.layers.GaussianNoise(self.noise)] if self.noise else []
-        for i, m in enumerate((4, 2)):
-            self.hidden.append(
-                base.maybe_spectral(keras.layers.Dense(self.width * m), self.spectral_norm)
-            )
+        for i, size in enumerate(self.sizes):
+            dense = WeightNormDense(size) if self.weight_norm else keras.layers.Dense(size)
+            self.hidden.append(base.maybe_spectral(dense, self.spectral_norm))
             self.hidden.append(base.d_norm_layer(self.norm) if i > 0 else keras.layers.Identity())
-            self.hidden.append(keras.layers.LeakyReLU(0.2))
-            if self.noise:
-                self.hidden.append(keras.layers.GaussianNoise(self.noise))
+            self.hidden.append(activation_layer(activation, "model.discriminator.activation"))
+            if self.hidden_noise:
+                self.hidden.append(keras.layers.GaussianNoise(self.hidden_noise))
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "noise": self.noise}
+        settings = {
+            "units": self.units,
+            "activation": self.activation,
+            "noise": self.noise,
+            "hidden_noise": self.hidden_noise,
+            "weight_norm": self.weight_norm,
+        }
+        return {**super().get_config(), **settings}
 
     @property
     def feature_dim(self) -> int:
-        return self.width * 2
+        return self.sizes[-1]
 
     def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         h = self.flatten(x)

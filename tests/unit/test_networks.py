@@ -242,7 +242,7 @@ def test_mlp_discriminator_noise_acts_in_training_only():
     c = condition(None, 0, 4)
     plain = MLPDiscriminator(28, 1, width=8)
     plain((x, c))
-    noisy = MLPDiscriminator(28, 1, width=8, noise=0.5)
+    noisy = MLPDiscriminator(28, 1, width=8, noise=0.5, hidden_noise=0.5)
     noisy((x, c))
     # Without noise, the variables are those the network always had.
     assert [v.path for v in plain.variables if "seed" in v.path] == []
@@ -252,4 +252,40 @@ def test_mlp_discriminator_noise_acts_in_training_only():
     np.testing.assert_allclose(noisy((x, c)), plain((x, c)), atol=1e-6)  # inference: off
     trained = noisy((x, c), training=True)
     assert float(tf.reduce_max(tf.abs(trained - plain((x, c))))) > 1e-3
-    assert MLPDiscriminator.from_config(noisy.get_config()).noise == 0.5
+    restored = MLPDiscriminator.from_config(noisy.get_config())
+    assert (restored.noise, restored.hidden_noise) == (0.5, 0.5)
+
+
+def test_weight_norm_dense_has_unit_norm_columns():
+    from gan_tf.networks.mlp import WeightNormDense
+
+    layer = WeightNormDense(3)
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    layer.build((None, 4))
+    v = np.random.default_rng(1).normal(size=(4, 3)).astype(np.float32) * [1.0, 10.0, 0.1]
+    layer.direction.assign(v)
+    layer.bias.assign([0.5, -1.0, 2.0])
+    expected = x @ (v / np.sqrt((v**2).sum(axis=0))) + [0.5, -1.0, 2.0]
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_settings_shape_the_networks():
+    from gan_tf.networks.mlp import MLPDiscriminator, MLPGenerator
+
+    d = MLPDiscriminator(28, 1, units="20,10,5", activation="relu", weight_norm=True)
+    d((tf.zeros([2, 28, 28, 1]), condition(None, 0, 2)))
+    kernels = [v.shape for v in d.trainable_variables if "direction" in v.path]
+    assert kernels == [(784, 20), (20, 10), (10, 5)] and d.feature_dim == 5
+    g = MLPGenerator(28, 1, latent_dim=4, units="7,9", activation="softplus", norm="batch")
+    g(g.dummy_inputs())
+    assert [v.shape for v in g.trainable_variables if v.path.endswith("kernel")][:2] == [
+        (4, 7),
+        (7, 9),
+    ]
+    assert sum("batch_norm" in v.path or "normalization" in v.path for v in g.variables) == 8
+    with pytest.raises(ConfigError, match="discriminator.units='10,x'"):
+        MLPDiscriminator(28, 1, units="10,x")
+    with pytest.raises(ConfigError, match="activation='tanhh'"):
+        MLPGenerator(28, 1, activation="tanhh")
+    with pytest.raises(ConfigError, match="weight_norm and spectral_norm"):
+        MLPDiscriminator(28, 1, weight_norm=True, spectral_norm=True)
