@@ -179,7 +179,7 @@ def ssgan_mnist() -> Config:
         ),
         train=TrainConfig(
             batch_size=100,
-            steps=12000,
+            steps=18000,
             steps_per_epoch=600,
             g_lr=3e-3,
             d_lr=3e-3,
