@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from gan_tf import embedding_projector as ep
+from gan_tf import train
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError
 
@@ -81,3 +82,8 @@ def test_settings_are_checked():
     ep.validate(Config().override([f"train.embed_samples={292**2}"]))
     with pytest.raises(ConfigError, match="at most 85264"):
         ep.validate(Config().override([f"train.embed_samples={292**2 + 1}"]))
+
+
+def test_training_checks_the_settings_first():
+    with pytest.raises(ConfigError, match="train.embed_samples must be >= 0"):
+        train.validate(Config().override(["train.embed_samples=-5"]))
