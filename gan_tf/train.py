@@ -286,13 +286,14 @@ def _train(
     tensorboard.write_samples(step, grid)
     samples_path = os.path.join(workdir, "samples.png")
     images.write_png(samples_path, grid)
-    embedding_projector.write_projector(
-        family, inference, os.path.join(workdir, "tensorboard"), step
-    )
     write_training_state(workdir, step, saved)
     export_dir = None
     if config.export.enabled:
         export_dir = _export(family, inference, workdir, step, saved)
+    # Last: the run is complete (checkpoint, state, export) whatever happens here.
+    embedding_projector.write_projector(
+        family, inference, os.path.join(workdir, "tensorboard"), step
+    )
     return TrainResult(model, step, saved, samples_path, export_dir, start, family)
 
 
