@@ -15,6 +15,7 @@ COMMANDS = (
     "generate",
     "interpolate",
     "project",
+    "embed",
     "synthesize",
     "evaluate",
     "anomaly",

@@ -194,6 +194,10 @@ class TrainConfig:
       checkpoint_every: steps between checkpoints (one is always written at the end).
       keep_checkpoints: number of checkpoints kept.
       num_grid: images in the sample grid.
+      embed_samples: generated images in TensorBoard's embedding projector, written at the
+        end of training (0 = none; see `gan_tf.embedding_projector`).
+      embed_labels: what labels the projector's points with a class: `domain` (the MNIST
+        domain classifier), `none`, or `auto` (`domain` for MNIST-like data).
       strategy: distribution strategy name (see `gan_tf.distribute`).
       jit_compile: compile the train step with XLA.
       mixed_precision: train with a mixed float16 (bfloat16 on TPU) policy.
@@ -218,6 +222,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     num_grid: int = 64
+    embed_samples: int = 1000
+    embed_labels: str = "auto"
     strategy: str = "default"
     jit_compile: bool = False
     mixed_precision: bool = False

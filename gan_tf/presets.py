@@ -41,6 +41,7 @@ def smoke() -> Config:
             checkpoint_every=40,
             num_grid=16,
             ema_decay=0.9,
+            embed_samples=256,
         ),
         eval=EvalConfig(every=0, num_samples=256),
     )

@@ -5,7 +5,8 @@ A workdir holds everything about a run:
     config.json          the resolved configuration (written before training starts)
     config_history.json  settings changed on resume (learning rates, lengths, periods)
     checkpoints/         training state every `train.checkpoint_every` steps and at the end
-    tensorboard/         event files: losses, throughput, EMA sample grids, hparams, config
+    tensorboard/         event files: losses, throughput, EMA sample grids, hparams, config;
+                         the embedding projector of generated samples (written at the end)
     samples.png          a grid of EMA samples at fixed latents, written at the end
     .lock                held by the one process training in the workdir
 
@@ -32,6 +33,7 @@ from gan_tf import (
     callbacks,
     checkpoint,
     distribute,
+    embedding_projector,
     families,
     files,
     images,
@@ -111,6 +113,7 @@ def validate(config: Config) -> families.Family:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if config.data.num_classes < 0:
         raise ConfigError(f"data.num_classes must be >= 0, got {config.data.num_classes}")
+    embedding_projector.validate(config)
     family = families.for_config(config)
     family.validate()
     return family
@@ -287,6 +290,10 @@ def _train(
     export_dir = None
     if config.export.enabled:
         export_dir = _export(family, inference, workdir, step, saved)
+    # Last: the run is complete (checkpoint, state, export) whatever happens here.
+    embedding_projector.write_projector(
+        family, inference, os.path.join(workdir, "tensorboard"), step
+    )
     return TrainResult(model, step, saved, samples_path, export_dir, start, family)
 
 

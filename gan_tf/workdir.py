@@ -29,6 +29,8 @@ RESUMABLE_CHANGES = {
     "train.image_every",
     "train.checkpoint_every",
     "train.keep_checkpoints",
+    "train.embed_samples",
+    "train.embed_labels",
     "train.strategy",
     "train.g_lr",
     "train.d_lr",

@@ -109,6 +109,11 @@ class Family:
         """`seeds -> uint8 images` for sample-quality metrics; None if not generative."""
         return None
 
+    def generated_classes(self) -> int:
+        """K when `generate` asks for class `seed % K` (`gan_tf.sampling`), 0 when it does not
+        condition on a class."""
+        return self.config.data.num_classes
+
     def export(self, inference: Any, export_dir: str, metadata: dict[str, Any]) -> str:
         """Writes the SavedModel with the family's serving signatures; returns the path."""
         raise NotImplementedError

@@ -238,6 +238,9 @@ class SemiSupervisedFamily(GANFamily):
     def generate(self, inference: GeneratorAndClassifier):
         return super().generate(inference.generator)
 
+    def generated_classes(self) -> int:
+        return 0  # the generator is unconditional; the classes are the classifier's
+
     def export(
         self, inference: GeneratorAndClassifier, export_dir: str, metadata: dict[str, Any]
     ) -> str:

@@ -25,6 +25,7 @@ TINY = [
     "train.num_grid=4",
     "semi.labels_per_class=2",
     "semi.eval_every=4",
+    "train.embed_samples=20",
 ]
 
 
@@ -94,6 +95,13 @@ def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(ti
     test_images, test_labels = labelled_split(tiny, "test")
     expected = np.mean(classify(model.discriminator, test_images) != test_labels)
     assert float(tf.make_ndarray(events[-1][2].tensor)) == pytest.approx(expected, abs=1e-6)
+
+    # The generator is unconditional (the classes are the discriminator's): the projector's
+    # points carry no asked-for class, only the domain classifier's.
+    from gan_tf.embedding_projector import ASSETS, METADATA
+
+    with open(tmp_path / "run" / "tensorboard" / ASSETS / METADATA, encoding="utf-8") as f:
+        assert f.readline().split() == ["seed", "class", "confidence"]
 
 
 def test_mirrored_steps_equal_single_device_steps(tiny):
