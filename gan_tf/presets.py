@@ -160,7 +160,8 @@ def ssgan_mnist() -> Config:
     the K-class discriminator of Salimans et al. (2016) with a feature-matching generator and
     their MNIST networks: a 1000-500-250-250-250 ReLU discriminator with unit-norm weights and
     Gaussian noise on its input and every hidden layer, a 500-500 softplus generator with
-    batch norm; every training image is used unlabelled."""
+    batch norm; every training image is used unlabelled. 20 epochs, the learning rates
+    falling linearly to 0 over the last 10."""
     return Config(
         data=DataConfig(num_classes=10),
         model=ModelConfig(
@@ -180,10 +181,11 @@ def ssgan_mnist() -> Config:
         ),
         train=TrainConfig(
             batch_size=100,
-            steps=18000,
+            steps=12000,
             steps_per_epoch=600,
             g_lr=3e-3,
             d_lr=3e-3,
+            lr_decay_start=0.5,
             checkpoint_every=1200,
             image_every=1200,
         ),
