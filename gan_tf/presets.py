@@ -173,6 +173,23 @@ def ssgan_mnist() -> Config:
     )
 
 
+def stylegan_mnist() -> Config:
+    """A style-based generator (mapping network, modulated convolutions, per-layer noise,
+    style mixing 0.9, tracked average w) and a discriminator with minibatch standard
+    deviation, on MNIST with `dcgan_mnist`'s batch, losses, DiffAugment and evaluation."""
+    base = dcgan_mnist()
+    return dataclasses.replace(
+        base,
+        model=ModelConfig(
+            family="stylegan",
+            arch="stylegan",
+            latent_dim=64,
+            generator={"width": 32, "w_dim": 128, "mapping_layers": 4},
+            discriminator={"width": 32, "hidden": 256, "mbstd_group": 4},
+        ),
+    )
+
+
 PRESETS: dict[str, Callable[[], Config]] = {
     "smoke": smoke,
     "dcgan_mnist": dcgan_mnist,
@@ -181,6 +198,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "dcgan_fashion_mnist": dcgan_fashion_mnist,
     "anomaly_mnist": anomaly_mnist,
     "ssgan_mnist": ssgan_mnist,
+    "stylegan_mnist": stylegan_mnist,
 }
 
 
