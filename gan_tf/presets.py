@@ -185,7 +185,7 @@ def stylegan_mnist() -> Config:
             arch="stylegan",
             latent_dim=64,
             generator={"width": 32, "w_dim": 128, "mapping_layers": 4},
-            discriminator={"width": 32, "hidden": 256, "mbstd_group": 4},
+            discriminator={"width": 16, "hidden": 256, "mbstd_group": 4},
         ),
     )
 
