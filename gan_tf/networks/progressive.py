@@ -139,9 +139,12 @@ def shrink_features(
     return x
 
 
-def lod_variable(layer: keras.layers.Layer) -> keras.Variable:
-    """Adds a network's non-trainable `lod` variable (0: the full network)."""
-    return layer.add_weight(
+def lod_variable(net: keras.layers.Layer) -> keras.Variable | None:
+    """The non-trainable `lod` variable of a network with `net.progressive` set (starting
+    at 0: the full network), else None."""
+    if not net.progressive:
+        return None
+    return net.add_weight(
         shape=(),
         dtype="float32",
         initializer="zeros",

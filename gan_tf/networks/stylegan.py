@@ -27,7 +27,15 @@ import keras
 import tensorflow as tf
 
 from gan_tf.errors import ConfigError
-from gan_tf.networks import base, progressive
+from gan_tf.networks import base
+from gan_tf.networks.progressive import (
+    blur_to_lod,
+    downscale,
+    grow_images,
+    lod_variable,
+    shrink_features,
+    upscale,
+)
 
 SIZES = (28, 32)
 
@@ -85,7 +93,7 @@ class ModulatedConv2D(keras.layers.Layer):
         s = tf.cast(self.affine(w), x.dtype)  # [n, in]
         kernel = tf.cast(self.kernel, x.dtype)
         if self.upsample:
-            x = progressive.upscale(x)
+            x = upscale(x)
         y = tf.nn.conv2d(x * s[:, None, None, :], kernel, 1, "SAME")
         if self.demodulate:
             energy = tf.reduce_sum(tf.square(tf.cast(kernel, tf.float32)), axis=[0, 1])  # [in, out]
@@ -200,7 +208,7 @@ class StyleGenerator(base.Generator):
             dtype="float32",
             name="w_avg",
         )
-        self.lod = progressive_lod(self)
+        self.lod = lod_variable(self)
 
     @property
     def noise_shapes(self) -> list[tuple[int, int, int]]:
@@ -273,7 +281,7 @@ class StyleGenerator(base.Generator):
                 index += 1
             images.append(tf.cast(to_rgb(x, ws[:, index]), tf.float32))
         lod = self.lod if self.lod is not None else tf.constant(0.0)
-        return progressive.grow_images(images, lod, skip=True)
+        return grow_images(images, lod, skip=True)
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         return self.synthesize(self.broadcast(self.styles(inputs)))
@@ -287,11 +295,6 @@ class StyleGenerator(base.Generator):
             "w_avg_decay": self.w_avg_decay,
             "progressive": self.progressive,
         }
-
-
-def progressive_lod(net: keras.layers.Layer):
-    """The network's `lod` variable when it grows progressively, else None."""
-    return progressive.lod_variable(net) if net.progressive else None
 
 
 class _DownBlock(keras.layers.Layer):
@@ -308,7 +311,7 @@ class _DownBlock(keras.layers.Layer):
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         for conv, norm in zip(self.convs, self.norms):
             x = tf.nn.leaky_relu(norm(conv(x), training=training), 0.2)
-        return progressive.downscale(x)
+        return downscale(x)
 
 
 class StyleDiscriminator(base.Discriminator):
@@ -350,7 +353,7 @@ class StyleDiscriminator(base.Discriminator):
         )
         self.flatten = keras.layers.Flatten()
         self.dense = base.maybe_spectral(keras.layers.Dense(hidden), spectral)
-        self.lod = progressive_lod(self)
+        self.lod = lod_variable(self)
 
     @property
     def feature_dim(self) -> int:
@@ -363,9 +366,9 @@ class StyleDiscriminator(base.Discriminator):
     def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         blocks = [lambda h, b=b: b(h, training=training) for b in self.blocks]
         if self.progressive:
-            x = progressive.blur_to_lod(x, self.lod, self.levels)
+            x = blur_to_lod(x, self.lod, self.levels)
             rgb = [self._rgb(i) for i in range(self.levels)]
-            h = progressive.shrink_features(x, self.lod, rgb, blocks)
+            h = shrink_features(x, self.lod, rgb, blocks)
         else:
             h = self._rgb(self.levels - 1)(x)
             for block in reversed(blocks):
