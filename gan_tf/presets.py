@@ -13,6 +13,7 @@ from gan_tf.config import (
     ExportConfig,
     LossConfig,
     ModelConfig,
+    ProgressiveConfig,
     SemiSupervisedConfig,
     TrainConfig,
 )
@@ -190,6 +191,22 @@ def stylegan_mnist() -> Config:
     )
 
 
+def progressive_dcgan_mnist() -> Config:
+    """`dcgan_mnist` grown progressively from 7x7: 500 steps per resolution, 500-step fades
+    (full 28 px networks from step 2,000 of 3,000)."""
+    base = dcgan_mnist()
+    model = base.model
+    return dataclasses.replace(
+        base,
+        model=dataclasses.replace(
+            model,
+            generator={**model.generator, "progressive": True},
+            discriminator={**model.discriminator, "progressive": True},
+        ),
+        progressive=ProgressiveConfig(stage_steps=500, fade_steps=500),
+    )
+
+
 PRESETS: dict[str, Callable[[], Config]] = {
     "smoke": smoke,
     "dcgan_mnist": dcgan_mnist,
@@ -199,6 +216,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "anomaly_mnist": anomaly_mnist,
     "ssgan_mnist": ssgan_mnist,
     "stylegan_mnist": stylegan_mnist,
+    "progressive_dcgan_mnist": progressive_dcgan_mnist,
 }
 
 

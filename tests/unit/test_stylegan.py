@@ -178,3 +178,24 @@ def test_checkpoint_round_trip_by_name(tmp_path):
     fit(fresh, 1, images(2))
     for a, b in zip(model.variables, fresh.variables):
         np.testing.assert_array_equal(b.numpy(), a.numpy(), err_msg=a.path)
+
+
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_modulated_convolution_equals_the_per_example_weight_convolution(demodulate):
+    """The non-fused layer against the definition: convolve each example with its own
+    weight `kernel * s` (divided by its norm when demodulating), computed in numpy."""
+    from gan_tf.networks.stylegan import ModulatedConv2D
+
+    layer = ModulatedConv2D(3, 4, 3, demodulate=demodulate)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=[2, 5, 5, 3]).astype(np.float32)
+    w = rng.normal(size=[2, 6]).astype(np.float32)
+    got = layer((tf.constant(x), tf.constant(w))).numpy()
+    affine_kernel, affine_bias = (v.numpy() for v in layer.affine.weights)
+    s = w @ affine_kernel + affine_bias  # [2, 3]
+    for i in range(2):
+        weight = layer.kernel.numpy() * s[i][None, None, :, None]
+        if demodulate:
+            weight = weight / np.sqrt((weight**2).sum(axis=(0, 1, 2)) + 1e-8)
+        expected = tf.nn.conv2d(x[i : i + 1], weight, 1, "SAME").numpy()
+        np.testing.assert_allclose(got[i : i + 1], expected, rtol=1e-4, atol=1e-5)
