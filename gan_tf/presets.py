@@ -191,6 +191,25 @@ def stylegan_mnist() -> Config:
     )
 
 
+def stylegan_smoke() -> Config:
+    """`stylegan_mnist` with networks of a few channels, batch 8, on 512 images: steps run
+    in milliseconds (tests, trying settings)."""
+    base = stylegan_mnist()
+    return dataclasses.replace(
+        base,
+        data=DataConfig(limit=512, shuffle_buffer=512),
+        model=ModelConfig(
+            family="stylegan",
+            arch="stylegan",
+            latent_dim=8,
+            generator={"width": 4, "w_dim": 8},
+            discriminator={"width": 4, "hidden": 8, "mbstd_group": 2},
+        ),
+        train=dataclasses.replace(smoke().train, batch_size=8, diffaugment="translation"),
+        eval=EvalConfig(every=0),
+    )
+
+
 def progressive_dcgan_mnist() -> Config:
     """`dcgan_mnist` grown progressively from 7x7: 500 steps per resolution, 500-step fades
     (full 28 px networks from step 2,000 of 3,000)."""
@@ -216,6 +235,7 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "anomaly_mnist": anomaly_mnist,
     "ssgan_mnist": ssgan_mnist,
     "stylegan_mnist": stylegan_mnist,
+    "stylegan_smoke": stylegan_smoke,
     "progressive_dcgan_mnist": progressive_dcgan_mnist,
 }
 

@@ -51,7 +51,6 @@ def test_mirrored_steps_equal_single_device_steps(case):
             "train.optimizer=sgd",
             "train.g_lr=0.05",
             "train.d_lr=0.05",
-            "train.batch_size=8",
             "train.ema_decay=0.5",
             # The 1e-5 bound is for these sizes: rounding grows with the width.
             "model.generator.width=8",
@@ -100,20 +99,13 @@ def test_mirrored_stylegan_steps_equal_single_device_steps(case):
     the level of detail, on 2 replicas as on one (SGD, so a wrong gradient scale shows)."""
     from gan_tf import families
 
-    config = presets.stylegan_mnist().override(
+    config = presets.stylegan_smoke().override(
         [
             "train.optimizer=sgd",
             "train.g_lr=0.05",
             "train.d_lr=0.05",
-            "train.batch_size=8",
             "train.ema_decay=0.5",
-            "model.latent_dim=8",
-            "model.generator.width=4",
-            "model.generator.w_dim=8",
             "model.generator.w_avg_decay=0.5",
-            "model.discriminator.width=4",
-            "model.discriminator.hidden=8",
-            "model.discriminator.mbstd_group=2",
             *STYLE_CASES[case],
         ]
     )
@@ -168,10 +160,8 @@ def test_mirrored_encoder_steps_equal_single_device_steps():
 
     config = presets.anomaly_mnist().override(
         [
-            "train.batch_size=8",
             "train.steps=4",
             "anomaly.encoder_steps=2",
-            "model.latent_dim=8",
             "model.generator.width=8",
             "model.discriminator.width=8",
             "model.encoder.width=8",

@@ -18,17 +18,7 @@ SEEDS = np.array([7, 0, 123456789, 2**40], np.int64)
 @pytest.fixture(scope="module")
 def generator():
     """The EMA generator of a tiny stylegan run after one step (so w_avg is not 0)."""
-    config = presets.stylegan_mnist().override(
-        [
-            "train.batch_size=8",
-            "model.latent_dim=8",
-            "model.generator.width=4",
-            "model.generator.w_dim=8",
-            "model.discriminator.width=4",
-            "model.discriminator.hidden=8",
-            "model.discriminator.mbstd_group=2",
-        ]
-    )
+    config = presets.stylegan_smoke()
     model = families.for_config(config).build()
     x = tf.random.stateless_uniform([8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
     model.fit(tf.data.Dataset.from_tensors(x).repeat(), steps_per_epoch=1, verbose=0)

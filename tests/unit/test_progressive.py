@@ -61,7 +61,6 @@ def test_grow_images_blends_levels():
 
 GROWING = [
     "data.limit=64",
-    "train.batch_size=8",
     "progressive.stage_steps=2",
     "progressive.fade_steps=2",
     "model.generator.progressive=true",
@@ -69,19 +68,9 @@ GROWING = [
 ]
 CASES = {
     "dcgan": lambda: presets.smoke().override(
-        [*GROWING, "model.generator.width=4", "model.discriminator.width=4"]
+        [*GROWING, "train.batch_size=8", "model.generator.width=4", "model.discriminator.width=4"]
     ),
-    "stylegan": lambda: presets.stylegan_mnist().override(
-        [
-            *GROWING,
-            "model.latent_dim=8",
-            "model.generator.width=4",
-            "model.generator.w_dim=8",
-            "model.discriminator.width=4",
-            "model.discriminator.hidden=8",
-            "model.discriminator.mbstd_group=2",
-        ]
-    ),
+    "stylegan": lambda: presets.stylegan_smoke().override(GROWING),
 }
 
 

@@ -11,19 +11,9 @@ from gan_tf import checkpoint, families, presets, streams
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.errors import ConfigError
 
-SMALL = [
-    "train.batch_size=8",
-    "model.latent_dim=8",
-    "model.generator.width=4",
-    "model.generator.w_dim=8",
-    "model.discriminator.width=4",
-    "model.discriminator.hidden=8",
-    "model.discriminator.mbstd_group=2",
-]
-
 
 def small_config(*overrides: str):
-    return presets.stylegan_mnist().override([*SMALL, *overrides])
+    return presets.stylegan_smoke().override(list(overrides))
 
 
 def build(*overrides: str):
