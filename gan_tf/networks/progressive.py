@@ -50,8 +50,9 @@ def lod_at(step, levels: int, stage_steps: int, fade_steps: int) -> tf.Tensor:
     period = float(stage_steps + fade_steps)
     phase = tf.math.floor(step / period)
     into = step - phase * period
-    fading = tf.clip_by_value((into - stage_steps) / max(fade_steps, 1), 0.0, 1.0)
-    if fade_steps == 0:
+    if fade_steps:
+        fading = tf.clip_by_value((into - stage_steps) / fade_steps, 0.0, 1.0)
+    else:
         fading = tf.cast(into >= stage_steps, tf.float64)
     lod = (levels - 1) - phase - fading
     return tf.cast(tf.maximum(lod, 0.0), tf.float32)
