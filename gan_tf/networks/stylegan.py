@@ -257,7 +257,7 @@ class StyleGenerator(base.Generator):
             ),
         ]
         with tf.control_dependencies(checks):
-            first = tf.range(self.num_ws)[None, :] <= crossover  # [n, num_ws]
+            first = tf.range(self.num_ws)[None, :] < crossover  # [n, num_ws]
         return tf.where(first[..., None], w_a[:, None], w_b[:, None])
 
     def broadcast(self, w: tf.Tensor) -> tf.Tensor:
