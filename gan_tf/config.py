@@ -316,6 +316,21 @@ class SemiSupervisedConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ProgressiveConfig:
+    """Progressive growing by level of detail (`gan_tf.networks.progressive`), for
+    architectures whose networks take `progressive=true` (`dcgan`, `stylegan`).
+
+    Attributes:
+      stage_steps: steps each resolution trains alone before the next fades in, from the
+        lowest resolution up (0 = off: the full networks from the start).
+      fade_steps: steps each fade-in takes.
+    """
+
+    stage_steps: int = 0
+    fade_steps: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A complete run description."""
 
@@ -327,6 +342,7 @@ class Config:
     eval: EvalConfig = EvalConfig()
     anomaly: AnomalyConfig = AnomalyConfig()
     semi: SemiSupervisedConfig = SemiSupervisedConfig()
+    progressive: ProgressiveConfig = ProgressiveConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as nested plain dicts."""

@@ -101,27 +101,32 @@ class ServingModule(tf.Module):
         with tf.control_dependencies(checks):  # check before the embedding lookup
             return tf.cast(labels, tf.int32)
 
+    def conditions(self, labels: tf.Tensor | None, count: tf.Tensor) -> tf.Tensor:
+        """The condition `c` of checked `labels` (None when unconditional)."""
+        if labels is not None:
+            labels = self._check_labels(labels, count)
+        return condition(labels, self.num_classes, count)
+
+    def per_example(self, fn, elems: tuple[tf.Tensor, ...]) -> tf.Tensor:
+        """Runs `fn` (batch-of-one tensors -> [1, H, W, C] image) on each example of
+        `elems`; returns uint8 NHWC images."""
+        spec = tf.TensorSpec(self.image_shape, tf.float32)
+
+        def one(parts):
+            return tf.cast(fn(*(t[None] for t in parts)), tf.float32)[0]
+
+        x = tf.map_fn(one, elems, fn_output_signature=spec, parallel_iterations=PARALLEL_ITERATIONS)
+        return image_to_uint8(x)
+
     def images(self, z: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
         """Runs the generator one example at a time; returns uint8 NHWC images."""
         z = tf.cast(z, tf.float32)
-        count = tf.shape(z)[0]
-        if labels is not None:
-            labels = self._check_labels(labels, count)
-        c = condition(labels, self.num_classes, count)
-        spec = tf.TensorSpec(self.image_shape, tf.float32)
+        c = self.conditions(labels, tf.shape(z)[0])
+        return self.per_example(lambda zi, ci: self.generator((zi, ci), training=False), (z, c))
 
-        def one(elems):
-            zi, ci = elems
-            return tf.cast(self.generator((zi[None], ci[None]), training=False), tf.float32)[0]
-
-        x = tf.map_fn(
-            one, (z, c), fn_output_signature=spec, parallel_iterations=PARALLEL_ITERATIONS
-        )
-        return image_to_uint8(x)
-
-    def latents(self, seeds: tf.Tensor, truncation: tf.Tensor) -> tf.Tensor:
-        """Latents of `seeds` (as `gan-tf generate` draws them), scaled by `truncation`."""
-        checks = [
+    def truncation_checks(self, seeds: tf.Tensor, truncation: tf.Tensor) -> list:
+        """Assertions that `truncation` has one finite, non-negative psi per seed."""
+        return [
             tf.debugging.assert_equal(
                 tf.shape(truncation),
                 tf.shape(seeds),
@@ -132,9 +137,18 @@ class ServingModule(tf.Module):
                 ["truncation (psi) must be finite and >= 0"],
             ),
         ]
-        with tf.control_dependencies(checks):
+
+    def latents(self, seeds: tf.Tensor, truncation: tf.Tensor) -> tf.Tensor:
+        """Latents of `seeds` (as `gan-tf generate` draws them), scaled by `truncation`."""
+        with tf.control_dependencies(self.truncation_checks(seeds, truncation)):
             z = latents_for_seeds(tf.identity(seeds), self.latent_dim)
             return z * truncation[:, None]
+
+    def seeded_images(
+        self, seeds: tf.Tensor, truncation: tf.Tensor, labels: tf.Tensor | None
+    ) -> tf.Tensor:
+        """The images of the `generate` signatures: uint8, one per seed."""
+        return self.images(self.latents(seeds, truncation), labels)
 
     def signatures(self) -> dict[str, Any]:
         """Concrete functions for `tf.saved_model.save(..., signatures=...)`."""
@@ -152,11 +166,11 @@ class ServingModule(tf.Module):
 
             @tf.function(input_signature=[seeds_spec, psi_spec, labels_spec])
             def generate(seeds, truncation, labels):
-                return {"images": self.images(self.latents(seeds, truncation), labels)}
+                return {"images": self.seeded_images(seeds, truncation, labels)}
 
             @tf.function(input_signature=[seeds_spec, psi_spec, labels_spec])
             def generate_png(seeds, truncation, labels):
-                images = self.images(self.latents(seeds, truncation), labels)
+                images = self.seeded_images(seeds, truncation, labels)
                 return {"images_bytes": encode_pngs(images)}
 
         else:
@@ -167,11 +181,11 @@ class ServingModule(tf.Module):
 
             @tf.function(input_signature=[seeds_spec, psi_spec])
             def generate(seeds, truncation):
-                return {"images": self.images(self.latents(seeds, truncation), None)}
+                return {"images": self.seeded_images(seeds, truncation, None)}
 
             @tf.function(input_signature=[seeds_spec, psi_spec])
             def generate_png(seeds, truncation):
-                images = self.images(self.latents(seeds, truncation), None)
+                images = self.seeded_images(seeds, truncation, None)
                 return {"images_bytes": encode_pngs(images)}
 
         return {
@@ -352,6 +366,10 @@ def make_warmup_requests(metadata: dict[str, Any], count: int, model_name: str =
             inputs["z"] = np.zeros([n, metadata["latent_dim"]], np.float32)
         elif signature in ("score", "classify"):
             inputs["images"] = np.zeros([n, *metadata["image_shape"]], np.uint8)
+        elif signature == "mix":  # gan_tf.style_export
+            inputs["seed_a"] = np.arange(i, i + n, dtype=np.int64)
+            inputs["seed_b"] = inputs["seed_a"] + 1
+            inputs["crossover"] = np.ones([n], np.int64)
         else:
             inputs["seeds"] = np.arange(i, i + n, dtype=np.int64)
             inputs["truncation"] = np.ones([n], np.float32)

@@ -13,6 +13,7 @@ from gan_tf.config import (
     ExportConfig,
     LossConfig,
     ModelConfig,
+    ProgressiveConfig,
     SemiSupervisedConfig,
     TrainConfig,
 )
@@ -194,6 +195,58 @@ def ssgan_mnist() -> Config:
     )
 
 
+def stylegan_mnist() -> Config:
+    """A style-based generator (mapping network, modulated convolutions, per-layer noise,
+    style mixing 0.9, tracked average w) and a discriminator with minibatch standard
+    deviation, on MNIST with `dcgan_mnist`'s batch, losses, DiffAugment and evaluation."""
+    base = dcgan_mnist()
+    return dataclasses.replace(
+        base,
+        model=ModelConfig(
+            family="stylegan",
+            arch="stylegan",
+            latent_dim=64,
+            generator={"width": 32, "w_dim": 128, "mapping_layers": 4},
+            discriminator={"width": 16, "hidden": 256, "mbstd_group": 4},
+        ),
+    )
+
+
+def stylegan_smoke() -> Config:
+    """`stylegan_mnist` with networks of a few channels, batch 8, on 512 images: steps run
+    in milliseconds (tests, trying settings)."""
+    base = stylegan_mnist()
+    return dataclasses.replace(
+        base,
+        data=DataConfig(limit=512, shuffle_buffer=512),
+        model=ModelConfig(
+            family="stylegan",
+            arch="stylegan",
+            latent_dim=8,
+            generator={"width": 4, "w_dim": 8},
+            discriminator={"width": 4, "hidden": 8, "mbstd_group": 2},
+        ),
+        train=dataclasses.replace(smoke().train, batch_size=8, diffaugment="translation"),
+        eval=EvalConfig(every=0),
+    )
+
+
+def progressive_dcgan_mnist() -> Config:
+    """`dcgan_mnist` grown progressively from 7x7: 500 steps per resolution, 500-step fades
+    (full 28 px networks from step 2,000 of 3,000)."""
+    base = dcgan_mnist()
+    model = base.model
+    return dataclasses.replace(
+        base,
+        model=dataclasses.replace(
+            model,
+            generator={**model.generator, "progressive": True},
+            discriminator={**model.discriminator, "progressive": True},
+        ),
+        progressive=ProgressiveConfig(stage_steps=500, fade_steps=500),
+    )
+
+
 PRESETS: dict[str, Callable[[], Config]] = {
     "smoke": smoke,
     "dcgan_mnist": dcgan_mnist,
@@ -202,6 +255,9 @@ PRESETS: dict[str, Callable[[], Config]] = {
     "dcgan_fashion_mnist": dcgan_fashion_mnist,
     "anomaly_mnist": anomaly_mnist,
     "ssgan_mnist": ssgan_mnist,
+    "stylegan_mnist": stylegan_mnist,
+    "stylegan_smoke": stylegan_smoke,
+    "progressive_dcgan_mnist": progressive_dcgan_mnist,
 }
 
 

@@ -28,6 +28,12 @@ PURPOSES: dict[str, int] = {
     "g_latents": 5,  # latents of the generator update
     "g_augment": 6,  # DiffAugment parameters of the generator update
     "labelled_batch": 7,  # which labelled examples a semi-supervised step reads
+    "d_mixing_latents": 8,  # second latents of style mixing, discriminator pass k
+    "d_mixing_choice": 9,  # whether and where to mix styles, discriminator pass k
+    "d_noise": 10,  # per-layer noise of a style-based generator, discriminator pass k
+    "g_mixing_latents": 11,  # the same three for the generator update
+    "g_mixing_choice": 12,
+    "g_noise": 13,
 }
 PASS_BITS = 6
 PURPOSE_BITS = 6

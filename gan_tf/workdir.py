@@ -152,7 +152,8 @@ def load_run(workdir: str) -> tuple[Any, Any, int]:
 def load_generator(
     workdir: str, recompute_statistics: bool = True
 ) -> tuple[Generator, Config, int]:
-    """The EMA generator of a `gan`-family run's newest checkpoint.
+    """The EMA generator of the newest checkpoint of a run whose inference object is that
+    generator (the `gan` family and its kin, e.g. `stylegan`).
 
     Args:
       workdir: the training workdir.
@@ -166,10 +167,11 @@ def load_generator(
       GanTfError: if the directory is not a workdir, holds no checkpoint, or its model
         has no generator.
     """
+    from gan_tf import families
     from gan_tf.families import gan
 
     config = load_config(workdir)
-    if config.model.family != gan.GANFamily.name:
+    if families.get(config.model.family).load is not gan.GANFamily.load:
         raise GanTfError(
             f"{workdir} holds a {config.model.family!r} model, which has no generator to sample"
         )

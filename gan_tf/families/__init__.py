@@ -6,6 +6,8 @@ anomaly   a GAN on normal data and an encoder inverting it: anomaly scores
 semi_supervised
           a K-class discriminator as a classifier trained on few labels
           (`gan_tf.families.semi_supervised`)
+stylegan  a style-based generator with style mixing and truncation in W
+          (`gan_tf.families.stylegan`)
 """
 
 from __future__ import annotations
@@ -46,4 +48,4 @@ def for_config(config: Config) -> Family:
 
 def _load_all() -> None:
     # Importing a family module registers it.
-    from gan_tf.families import anomaly, gan, semi_supervised  # noqa: F401
+    from gan_tf.families import anomaly, gan, semi_supervised, stylegan  # noqa: F401

@@ -116,6 +116,7 @@ def build_gan(
             diffaugment=t.diffaugment,
             seed=t.seed,
             reuse_fakes=t.reuse_fakes,
+            grow=(config.progressive.stage_steps, config.progressive.fade_steps),
         )
         gan.build_networks()
     g_opt, d_opt = optimizers(config, (1, 1 if t.reuse_fakes else t.d_steps), policy)
@@ -124,19 +125,41 @@ def build_gan(
     return gan
 
 
+def validate_growth(config) -> None:
+    """Checks the `progressive` section against the networks' `progressive` settings.
+
+    Raises:
+      ConfigError: for negative steps, or growth with networks that cannot grow.
+    """
+    p = config.progressive
+    if p.stage_steps < 0 or p.fade_steps < 0:
+        raise ConfigError(
+            f"progressive.stage_steps and progressive.fade_steps must be >= 0, got "
+            f"{p.stage_steps} and {p.fade_steps}"
+        )
+    if not p.stage_steps:
+        return
+    for role in ("generator", "discriminator"):
+        if not networks.resolved_kwargs(config.model, role).get("progressive"):
+            raise ConfigError(
+                f"progressive.stage_steps={p.stage_steps} needs model.{role}.progressive=true "
+                f"(architectures that grow: dcgan, stylegan; model.arch={config.model.arch!r})"
+            )
+
+
 @register
 class GANFamily(Family):
     """Generator, discriminator and EMA generator, trained adversarially."""
 
     name = "gan"
-    architectures = tuple(networks.ARCHITECTURES)
+    architectures = tuple(a for a in networks.ARCHITECTURES if a not in networks.STYLE_BASED)
 
     def validate(self) -> None:
         config, t = self.config, self.config.train
         if config.model.arch not in self.architectures:
             raise ConfigError(
-                f"model.arch={config.model.arch!r} is not an architecture of the gan family; "
-                f"expected one of {', '.join(self.architectures)}"
+                f"model.arch={config.model.arch!r} is not an architecture of the {self.name} "
+                f"family; expected one of {', '.join(self.architectures)}"
             )
         if t.d_steps > streams.MAX_PASSES:
             raise ConfigError(
@@ -147,6 +170,7 @@ class GANFamily(Family):
                 f"train.reuse_fakes needs train.d_steps=1 (got {t.d_steps}): each critic pass "
                 "draws its own fakes"
             )
+        validate_growth(config)
         critic = networks.resolved_kwargs(config.model, "discriminator")
         if (config.loss.gp_weight or config.loss.r1_gamma) and critic.get("norm") == "batch":
             raise ConfigError(

@@ -20,7 +20,17 @@ import tensorflow as tf
 
 from gan_tf import augment, losses, streams
 from gan_tf.errors import ConfigError
+from gan_tf.networks import progressive
 from gan_tf.networks.base import Discriminator, Generator, condition, float32_copy
+
+
+def global_mean(values: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:
+    """Mean over the global batch of per-example rows (summed across replicas)."""
+    total = tf.reduce_sum(values, axis=0)
+    ctx = tf.distribute.get_replica_context()
+    if ctx is not None and ctx.num_replicas_in_sync > 1:
+        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, total)
+    return total / tf.cast(global_batch, values.dtype)
 
 
 class OutputGenerator:
@@ -60,6 +70,10 @@ class GAN(keras.Model):
       seed: seed of every random draw.
       reuse_fakes: with `d_steps == 1`, use one batch of fakes (and one critic pass on them)
         for both updates, saving a generator and a critic forward pass per step.
+      grow: `(stage_steps, fade_steps)` of progressive growing (`stage_steps = 0`: off);
+        each step first sets both networks' level of detail to `lod_at(step)`
+        (`gan_tf.networks.progressive`), so a resumed run grows exactly as an
+        uninterrupted one.
 
     Raises:
       ConfigError: for `d_steps` outside `[1, streams.MAX_PASSES]` or `reuse_fakes` with
@@ -78,6 +92,7 @@ class GAN(keras.Model):
         diffaugment: str = "",
         seed: int = 0,
         reuse_fakes: bool = False,
+        grow: tuple[int, int] = (0, 0),
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -98,6 +113,15 @@ class GAN(keras.Model):
         if reuse_fakes and self.d_steps != 1:
             raise ConfigError("train.reuse_fakes needs train.d_steps=1")
         self.reuse_fakes = bool(reuse_fakes)
+        self.grow = (int(grow[0]), int(grow[1]))
+        if self.grow[0] and not (
+            getattr(generator, "progressive", False)
+            and getattr(discriminator, "progressive", False)
+        ):
+            raise ConfigError(
+                "progressive growing needs networks built with progressive=true "
+                "(architectures dcgan and stylegan)"
+            )
         self.ema_decay = float(ema_decay)
         self.policies = augment.parse_policy(diffaugment)
         self.seed = int(seed)
@@ -187,6 +211,21 @@ class GAN(keras.Model):
         start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * local
         return values[start : start + local]
 
+    def _fakes(self, c: tf.Tensor, global_batch, step, phase: str, k=0) -> tf.Tensor:
+        """The generator's images of a training pass, from the latents of stream
+        `<phase>_latents` (phase `d` or `g`), pass `k`."""
+        z = self._global_draw("normal", global_batch, self.latent_dim, step, f"{phase}_latents", k)
+        return self.generator((z, c), training=True)
+
+    def _set_level_of_detail(self, step: tf.Tensor) -> None:
+        """Sets both networks' `lod` for `step` when growing progressively (the EMA
+        generator copies it with the other non-trainable variables)."""
+        if not self.grow[0]:
+            return
+        lod = progressive.lod_at(step, self.generator.levels, *self.grow)
+        self.generator.lod.assign(lod)
+        self.discriminator.lod.assign(lod)
+
     def _critic(self, c: tf.Tensor):
         def critic(images: tf.Tensor) -> tf.Tensor:
             return self.discriminator((images, c), training=True)
@@ -233,6 +272,7 @@ class GAN(keras.Model):
         replicas = ctx.num_replicas_in_sync if ctx is not None else 1
         global_batch = tf.shape(images)[0] * replicas
         step = tf.cast(self.step, tf.int64)
+        self._set_level_of_detail(step)
         critic = self._critic(c)
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
@@ -241,9 +281,8 @@ class GAN(keras.Model):
             # One generator pass and one critic pass on the fakes serve both updates, as in
             # the TensorFlow and PyTorch DCGAN tutorials: both gradients are taken at the
             # current weights (simultaneous updates).
-            z = self._global_draw("normal", global_batch, self.latent_dim, step, "d_latents")
             with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-                fake = self.generator((z, c), training=True)
+                fake = self._fakes(c, global_batch, step, "d")
                 per_example, real_logits, fake_logits, penalties = self._discriminator_loss(
                     critic, images, fake, global_batch, step, 0
                 )
@@ -258,8 +297,7 @@ class GAN(keras.Model):
             self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
         else:
             for k in range(self.d_steps):
-                z = self._global_draw("normal", global_batch, self.latent_dim, step, "d_latents", k)
-                fake = self.generator((z, c), training=True)
+                fake = self._fakes(c, global_batch, step, "d", k)
                 with tf.GradientTape() as tape:
                     per_example, real_logits, fake_logits, penalties = self._discriminator_loss(
                         critic, images, fake, global_batch, step, k
@@ -269,9 +307,8 @@ class GAN(keras.Model):
                 grads = tape.gradient(d_loss, d_vars)
                 self.d_optimizer.apply_gradients(zip(grads, d_vars))
 
-            z = self._global_draw("normal", global_batch, self.latent_dim, step, "g_latents")
             with tf.GradientTape() as tape:
-                fake = self.generator((z, c), training=True)
+                fake = self._fakes(c, global_batch, step, "g")
                 fake_logits_g = critic(self._augment(fake, global_batch, step, "g_augment"))
                 g_per_example = self.loss_family.generator(fake_logits_g)
                 g_loss = tf.nn.compute_average_loss(g_per_example, global_batch_size=global_batch)

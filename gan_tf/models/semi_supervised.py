@@ -22,16 +22,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from gan_tf.models.gan import GAN
-
-
-def _global_mean(values: tf.Tensor, global_batch: tf.Tensor) -> tf.Tensor:
-    """Mean over the global batch of per-example rows (summed across replicas)."""
-    total = tf.reduce_sum(values, axis=0)
-    ctx = tf.distribute.get_replica_context()
-    if ctx is not None and ctx.num_replicas_in_sync > 1:
-        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, total)
-    return total / tf.cast(global_batch, values.dtype)
+from gan_tf.models.gan import GAN, global_mean
 
 
 class SemiSupervisedGAN(GAN):
@@ -65,8 +56,7 @@ class SemiSupervisedGAN(GAN):
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
 
-        z = self._global_draw("normal", global_batch, self.latent_dim, step, "d_latents")
-        fake = self.generator((z, c), training=True)
+        fake = self._fakes(c, global_batch, step, "d")
         with tf.GradientTape() as tape:
             logits_l = self.discriminator(labelled, training=True)
             logits_u = self.discriminator(unlabelled, training=True)
@@ -80,15 +70,14 @@ class SemiSupervisedGAN(GAN):
             d_loss = self.d_optimizer.scale_loss(d_loss)
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
 
-        real_mean = _global_mean(
+        real_mean = global_mean(
             tf.cast(self.discriminator.features(unlabelled, training=True), tf.float32),
             global_batch,
         )
-        z = self._global_draw("normal", global_batch, self.latent_dim, step, "g_latents")
         with tf.GradientTape() as tape:
-            fake = self.generator((z, c), training=True)
+            fake = self._fakes(c, global_batch, step, "g")
             features = tf.cast(self.discriminator.features(fake, training=True), tf.float32)
-            fake_mean = _global_mean(tf.stop_gradient(features), global_batch)
+            fake_mean = global_mean(tf.stop_gradient(features), global_batch)
             gap = fake_mean - real_mean
             # d/df_i of ||m_real - m_fake||^2 is 2 (m_fake - m_real) / N for each fake i.
             surrogate = tf.reduce_sum(features * (2.0 * gap), axis=1)

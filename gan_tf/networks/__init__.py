@@ -21,12 +21,16 @@ from gan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_tf.networks.heads import Classifier, Encoder
 from gan_tf.networks.mlp import MLPDiscriminator, MLPGenerator
 from gan_tf.networks.resnet import ResNetDiscriminator, ResNetGenerator
+from gan_tf.networks.stylegan import StyleDiscriminator, StyleGenerator
 
 ARCHITECTURES: dict[str, tuple[type[Generator], type[Discriminator]]] = {
     "mlp": (MLPGenerator, MLPDiscriminator),
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "resnet": (ResNetGenerator, ResNetDiscriminator),
+    "stylegan": (StyleGenerator, StyleDiscriminator),
 }
+# Architectures only their own family trains (`model.family=stylegan`).
+STYLE_BASED = ("stylegan",)
 ROLES = ("generator", "discriminator", "encoder")
 # The class of each role: an encoder's body is the architecture's discriminator.
 _ROLE_CLASS = {"generator": 0, "discriminator": 1, "encoder": 1}

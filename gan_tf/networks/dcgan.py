@@ -4,6 +4,10 @@ The generator projects z to a 7x7 (28 px) or 4x4 (32, 64 px) map with `width * 2
 and doubles the resolution `n` times with stride-2 transposed convolutions, halving the
 channels; a 3x3 convolution and tanh make the image. The discriminator mirrors it with
 stride-2 convolutions and LeakyReLU(0.2); its first layer is never normalised.
+
+With `progressive=true` both networks grow by level of detail (`gan_tf.networks.progressive`):
+the generator has an image layer at every resolution and blends them, the discriminator
+reads the input at every resolution through 1x1 convolutions and blends them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import tensorflow as tf
 
 from gan_tf.errors import ConfigError
 from gan_tf.networks import base
+from gan_tf.networks.progressive import blur_to_lod, grow_images, lod_variable, shrink_features
 
 SIZES = (28, 32, 64)
 
@@ -38,6 +43,7 @@ class DCGANGenerator(base.Generator):
       upsample: `transpose` (stride-2 transposed convolutions, as in the paper) or `nearest`
         (nearest-neighbour doubling, then a convolution: the same cost, and no checkerboard
         pattern from the uneven overlap of kernel-3 transposed convolutions).
+      progressive: grow by level of detail (an image layer per resolution).
     """
 
     def __init__(
@@ -47,6 +53,7 @@ class DCGANGenerator(base.Generator):
         kernel_size: int = 4,
         norm: str = "batch",
         upsample: str = "transpose",
+        progressive: bool = False,
         **kwargs: Any,
     ):
         base.check_image_shape(image_size, channels, SIZES, "dcgan")
@@ -83,6 +90,13 @@ class DCGANGenerator(base.Generator):
         self.to_image = keras.layers.Conv2D(
             channels, 3, padding="same", activation="tanh", dtype="float32"
         )
+        self.progressive, self.levels = progressive, steps + 1
+        # Image layers of the lower resolutions, lowest first (the top one is `to_image`).
+        self.lower_images = [
+            keras.layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")
+            for _ in range(steps if progressive else 0)
+        ]
+        self.lod = lod_variable(self)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -90,13 +104,24 @@ class DCGANGenerator(base.Generator):
             "kernel_size": self.kernel_size,
             "norm": self.norm,
             "upsample": self.upsample,
+            "progressive": self.progressive,
         }
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         h = self.reshape(self.project(self.condition(inputs)))
-        for layer in self.blocks:
-            h = layer(h, training=training)
-        return self.to_image(h)
+        if not self.progressive:
+            for layer in self.blocks:
+                h = layer(h, training=training)
+            return self.to_image(h)
+        # blocks: norm, ReLU, then per resolution the upsampling layers, norm and ReLU.
+        per_level = (len(self.blocks) - 2) // (self.levels - 1)
+        images = []
+        for level, to_image in enumerate([*self.lower_images, self.to_image]):
+            start = 0 if level == 0 else 2 + (level - 1) * per_level
+            for layer in self.blocks[start : 2 if level == 0 else start + per_level]:
+                h = layer(h, training=training)
+            images.append(to_image(h))
+        return grow_images(images, self.lod)
 
 
 class DCGANDiscriminator(base.Discriminator):
@@ -106,10 +131,17 @@ class DCGANDiscriminator(base.Discriminator):
       kernel_size: kernel of the stride-2 convolutions.
       hidden: units of a fully connected layer between the convolutions and the head (0 =
         none); normalised like the convolutions, then leaky ReLU.
+      progressive: grow by level of detail (a 1x1 input convolution per lower resolution).
     """
 
     def __init__(
-        self, image_size: int, channels: int, kernel_size: int = 4, hidden: int = 0, **kwargs: Any
+        self,
+        image_size: int,
+        channels: int,
+        kernel_size: int = 4,
+        hidden: int = 0,
+        progressive: bool = False,
+        **kwargs: Any,
     ):
         base.check_image_shape(image_size, channels, SIZES, "dcgan")
         self.hidden = hidden
@@ -133,9 +165,24 @@ class DCGANDiscriminator(base.Discriminator):
             if hidden
             else []
         )
+        self.progressive, self.levels = progressive, steps + 1
+        # Input layers of the lower resolutions, lowest first: level i's features are those
+        # of convolution `steps - 1 - i`, with `width * 2**(steps - 1 - i)` channels.
+        self.lower_inputs = [
+            base.maybe_spectral(
+                keras.layers.Conv2D(self.width * 2 ** (steps - 1 - i), 1), self.spectral_norm
+            )
+            for i in range(steps if progressive else 0)
+        ]
+        self.lod = lod_variable(self)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "kernel_size": self.kernel_size, "hidden": self.hidden}
+        return {
+            **super().get_config(),
+            "kernel_size": self.kernel_size,
+            "hidden": self.hidden,
+            "progressive": self.progressive,
+        }
 
     @property
     def feature_dim(self) -> int:
@@ -144,10 +191,39 @@ class DCGANDiscriminator(base.Discriminator):
         start, steps = _start_and_steps(self.image_size)
         return start * start * (self.width * 2 ** (steps - 1) + (1 if self.mbstd else 0))
 
-    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
-        h = x
+    def _convolutions(self, training: bool) -> list:
+        """Each stride-2 convolution with its norm and activation, as one function."""
+        groups, current = [], []
         for layer in self.blocks:
-            h = layer(h, training=training)
+            current.append(layer)
+            if isinstance(layer, keras.layers.LeakyReLU):
+                groups.append(current)
+                current = []
+
+        def run(layers):
+            def apply(h):
+                for layer in layers:
+                    h = layer(h, training=training)
+                return h
+
+            return apply
+
+        return [run(group) for group in groups]
+
+    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        convolutions = self._convolutions(training)
+        if self.progressive:
+            x = blur_to_lod(x, self.lod, self.levels)
+            inputs = [
+                lambda h, layer=layer: tf.nn.leaky_relu(layer(h), 0.2)
+                for layer in self.lower_inputs
+            ]
+            # Block i maps level i + 1 to level i: convolution `steps - 1 - i`.
+            h = shrink_features(x, self.lod, [*inputs, lambda h: h], convolutions[::-1])
+        else:
+            h = x
+            for convolution in convolutions:
+                h = convolution(h)
         if self.mbstd is not None:
             h = self.mbstd(h)
         h = self.flatten(h)

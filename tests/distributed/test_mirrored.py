@@ -32,9 +32,9 @@ CASES = {
 }
 
 
-def two_steps(strategy, config, batches, init=None):
+def two_steps(strategy, config, batches, init=None, build=build_gan):
     with strategy.scope():
-        gan = build_gan(config)
+        gan = build(config)
     if init is not None:
         for variable, value in zip(gan.variables, init):
             variable.assign(value)
@@ -51,7 +51,6 @@ def test_mirrored_steps_equal_single_device_steps(case):
             "train.optimizer=sgd",
             "train.g_lr=0.05",
             "train.d_lr=0.05",
-            "train.batch_size=8",
             "train.ema_decay=0.5",
             # The 1e-5 bound is for these sizes: rounding grows with the width.
             "model.generator.width=8",
@@ -78,6 +77,58 @@ def test_mirrored_steps_equal_single_device_steps(case):
         for a, b in zip(getattr(single, name).variables, getattr(mirrored, name).variables):
             np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-5, err_msg=name)
     # Logged losses are global means, identical to the single-device run.
+    for key, values in single_logs.items():
+        np.testing.assert_allclose(mirrored_logs[key], values, rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+STYLE_CASES = {
+    "style_mixing": [],
+    # Steps 5 and 6 of a 4-step stage and 4-step fade: the first fade, a quarter and half in.
+    "progressive_mid_fade": [
+        "progressive.stage_steps=4",
+        "progressive.fade_steps=4",
+        "model.generator.progressive=true",
+        "model.discriminator.progressive=true",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(STYLE_CASES))
+def test_mirrored_stylegan_steps_equal_single_device_steps(case):
+    """The stylegan family's steps: style mixing, noise and w_avg draws and updates, and
+    the level of detail, on 2 replicas as on one (SGD, so a wrong gradient scale shows)."""
+    from gan_tf import families
+
+    config = presets.stylegan_smoke().override(
+        [
+            "train.optimizer=sgd",
+            "train.g_lr=0.05",
+            "train.d_lr=0.05",
+            "train.ema_decay=0.5",
+            "model.generator.w_avg_decay=0.5",
+            *STYLE_CASES[case],
+        ]
+    )
+
+    def build(config):
+        model = families.for_config(config).build()
+        model.step_counter.assign(5)
+        return model
+
+    x = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
+    single, start, single_logs = two_steps(tf.distribute.get_strategy(), config, x, build=build)
+    mirrored, _, mirrored_logs = two_steps(
+        distribute.get_strategy("mirrored"), config, x, init=start, build=build
+    )
+    g = single.generator
+    assert g.mixing_prob == 0.9
+    before = dict(zip([v.path for v in single.variables], start))
+    assert float(np.abs(before[g.w_avg.path] - g.w_avg.numpy()).max()) > 1e-4
+    if g.progressive:
+        np.testing.assert_allclose(float(g.lod.numpy()), 1.5)  # the last step's, step 6
+    for name in ("generator", "discriminator", "ema_generator"):
+        for a, b in zip(getattr(single, name).variables, getattr(mirrored, name).variables):
+            np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-5, err_msg=a.path)
     for key, values in single_logs.items():
         np.testing.assert_allclose(mirrored_logs[key], values, rtol=1e-5, atol=1e-5, err_msg=key)
 
@@ -109,10 +160,8 @@ def test_mirrored_encoder_steps_equal_single_device_steps():
 
     config = presets.anomaly_mnist().override(
         [
-            "train.batch_size=8",
             "train.steps=4",
             "anomaly.encoder_steps=2",
-            "model.latent_dim=8",
             "model.generator.width=8",
             "model.discriminator.width=8",
             "model.encoder.width=8",

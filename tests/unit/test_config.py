@@ -69,11 +69,12 @@ def test_presets_are_valid_configs(name):
     parse_metrics(cfg.eval.metrics, cfg.eval.features)
     gan = build_gan(cfg)  # networks, loss, DiffAugment policy, optimizers
     d = cfg.data
-    images = gan.generator(gan.generator.dummy_inputs(batch=3))
-    assert images.shape == (3, d.image_size, d.image_size, d.channels)
-    real = gan.discriminator.dummy_inputs(batch=3)
-    assert gan.discriminator(real).shape == (3, 1)
-    assert real[1].shape == (3, d.num_classes)  # the condition, empty when unconditional
+    # A batch of 4: minibatch standard deviation (stylegan_mnist) takes groups of 4.
+    images = gan.generator(gan.generator.dummy_inputs(batch=4))
+    assert images.shape == (4, d.image_size, d.image_size, d.channels)
+    real = gan.discriminator.dummy_inputs(batch=4)
+    assert gan.discriminator(real).shape == (4, 1)
+    assert real[1].shape == (4, d.num_classes)  # the condition, empty when unconditional
 
 
 def test_preset_specifics():
