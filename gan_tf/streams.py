@@ -28,6 +28,8 @@ PURPOSES: dict[str, int] = {
     "g_latents": 5,  # latents of the generator update
     "g_augment": 6,  # DiffAugment parameters of the generator update
     "labelled_batch": 7,  # which labelled examples a semi-supervised step reads
+    "pool_a": 8,  # CycleGAN: which past fakes of domain A its discriminator sees
+    "pool_b": 9,  # CycleGAN: which past fakes of domain B its discriminator sees
 }
 PASS_BITS = 6
 PURPOSE_BITS = 6

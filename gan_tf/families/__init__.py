@@ -6,6 +6,8 @@ anomaly   a GAN on normal data and an encoder inverting it: anomaly scores
 semi_supervised
           a K-class discriminator as a classifier trained on few labels
           (`gan_tf.families.semi_supervised`)
+cyclegan  two translators and two discriminators between unpaired domains `data` and
+          `data_b` (`gan_tf.families.cyclegan`)
 """
 
 from __future__ import annotations
@@ -46,4 +48,4 @@ def for_config(config: Config) -> Family:
 
 def _load_all() -> None:
     # Importing a family module registers it.
-    from gan_tf.families import anomaly, gan, semi_supervised  # noqa: F401
+    from gan_tf.families import anomaly, cyclegan, gan, semi_supervised  # noqa: F401
