@@ -18,6 +18,7 @@ COMMANDS = (
     "synthesize",
     "evaluate",
     "anomaly",
+    "translate",
     "export",
     "serve",
     "query",

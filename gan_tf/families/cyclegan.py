@@ -238,4 +238,12 @@ class CycleGANFamily(Family):
         return images.make_grid(np.concatenate(rows), cols=len(a))
 
     def export(self, inference: Translators, export_dir: str, metadata: dict[str, Any]) -> str:
-        raise GanTfError("the cyclegan family's export is not written yet")
+        from gan_tf import export
+
+        return export.export_translators(
+            inference.ab,
+            inference.ba,
+            export_dir,
+            metadata,
+            warmup_requests=self.config.export.warmup_requests,
+        )

@@ -3,6 +3,8 @@ Mirrored parity and bad input."""
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from gan_tf import workdir as workdir_lib
 from gan_tf.config import DataConfig
 from gan_tf.data import pipeline, sklearn_digits, sources
 from gan_tf.errors import ConfigError, DataError
-from gan_tf.families.cyclegan import translate
+from gan_tf.families.cyclegan import first_images, translate
 from gan_tf.models.cyclegan import pool_query
 
 TINY = [
@@ -98,28 +100,32 @@ def test_pool_query_follows_the_buffer_rule(filled):
     np.testing.assert_array_equal(out.numpy(), images)
 
 
+@pytest.fixture(scope="module")
+def trained(tiny, tmp_path_factory):
+    """A tiny trained run with its export."""
+    workdir = str(tmp_path_factory.mktemp("cyclegan") / "run")
+    return train.train(tiny.override(["export.enabled=true"]), workdir, verbose=0)
+
+
 @pytest.mark.slow
-def test_a_step_changes_every_network_and_checkpoints_restore_by_name(tiny, tmp_path):
+def test_a_step_changes_every_network_and_checkpoints_restore_by_name(tiny, trained, tmp_path):
     family = families.for_config(tiny)
     fresh = family.build()
-    before = {name: [v.numpy() for v in net.variables] for name, net in _nets(fresh).items()}
-    workdir = str(tmp_path / "run")
-    model = train.train(tiny, workdir, verbose=0).model
+    model = trained.model
     for name, net in _nets(model).items():
-        moved = [not np.array_equal(a, v.numpy()) for a, v in zip(before[name], net.variables)]
-        assert any(moved), name
+        before = [v.numpy() for v in _nets(fresh)[name].variables]
+        assert any(not np.array_equal(a, v.numpy()) for a, v in zip(before, net.variables)), name
     assert int(model.pool_filled.numpy()) == 6  # 4 steps x 4 fakes, capped at the size
     assert np.abs(model.pool_b.numpy()).min(axis=(1, 2, 3)).max() > 0
 
+    workdir = os.path.dirname(trained.samples_path)
     translators, step = family.load(workdir)
     assert step == 4
-    images = first_domain_images(tiny)
+    images = first_images(tiny, "a", 4)
     np.testing.assert_array_equal(
         translate(translators.ab, images), translate(family.inference(model).ab, images)
     )
-    pools = {
-        name: keras.Variable(tf.zeros_like(getattr(model, name))) for name in ("pool_a", "pool_b")
-    }
+    pools = {n: keras.Variable(tf.zeros_like(getattr(model, n))) for n in ("pool_a", "pool_b")}
     checkpoint.restore_items(pools, workdir_lib.checkpoint_dir(workdir))
     for name, value in pools.items():
         np.testing.assert_array_equal(value.numpy(), getattr(model, name).numpy())
@@ -133,14 +139,69 @@ def test_a_step_changes_every_network_and_checkpoints_restore_by_name(tiny, tmp_
         np.testing.assert_array_equal(b.numpy(), a.numpy(), err_msg=a.path)
 
 
+def test_export_signatures_equal_the_in_process_translations(tiny, trained):
+    from gan_tf import export
+
+    model, loaded = trained.model, tf.saved_model.load(trained.export_dir)
+    a, b = first_images(tiny, "a", 5), first_images(tiny, "b", 5)
+    for signature, net, images in (("translate", model.g_ab, a), ("translate_back", model.g_ba, b)):
+        out = loaded.signatures[signature](images=tf.constant(images))["images"]
+        assert out.dtype == tf.uint8
+        np.testing.assert_array_equal(out.numpy(), translate(net, images))
+        empty = loaded.signatures[signature](images=tf.zeros([0, 28, 28, 1], tf.uint8))
+        assert empty["images"].shape == (0, 28, 28, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"translates images of shape"):
+        loaded.signatures["translate"](images=tf.zeros([1, 28, 28, 3], tf.uint8))
+    meta = export.read_metadata(trained.export_dir)
+    assert meta["signatures"] == ["translate", "translate_back"] and meta["step"] == 4
+    assert meta["image_shape"] == [28, 28, 1] == meta["image_shape_b"]
+    warmup = export.read_warmup_requests(trained.export_dir)
+    assert [w.predict_log.request.model_spec.signature_name for w in warmup] == [
+        "translate",
+        "translate_back",
+    ] * 2
+
+
+def test_cli_translate_writes_the_translations(tiny, trained, tmp_path, capsys):
+    from gan_tf import cli
+
+    workdir = os.path.dirname(trained.samples_path)
+    out = str(tmp_path / "out")
+    argv = ["translate", "--workdir", workdir, "sklearn_digits:train", "--num", "5"]
+    assert cli.main([*argv, "--out", out]) == 0
+    assert "translated 5 images A -> B (step 4)" in capsys.readouterr().out
+    written = np.stack([read_png(os.path.join(out, f"{i:06d}.png")) for i in range(5)])
+    np.testing.assert_array_equal(
+        written, translate(trained.model.g_ab, first_images(tiny, "a", 5))
+    )
+    assert sorted(os.listdir(out)) == [f"{i:06d}.png" for i in range(5)]
+
+    back = str(tmp_path / "back")
+    argv = ["translate", "--workdir", workdir, "mnist:train", "--num", "3", "--back"]
+    assert cli.main([*argv, "--out", back]) == 0
+    written = np.stack([read_png(os.path.join(back, f"{i:06d}.png")) for i in range(3)])
+    np.testing.assert_array_equal(
+        written, translate(trained.model.g_ba, first_images(tiny, "b", 3))
+    )
+
+    # Bad input: one line, exit 2, and the earlier output is left as it was.
+    rgb = str(tmp_path / "rgb.npz")
+    np.savez(rgb, images=np.zeros([2, 28, 28, 3], np.uint8))
+    capsys.readouterr()
+    assert cli.main(["translate", "--workdir", workdir, rgb, "--out", out]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "translates images of shape [n, 28, 28, 1]" in err
+    assert sorted(os.listdir(out)) == [f"{i:06d}.png" for i in range(5)]
+    assert cli.main(["translate", "--workdir", str(tmp_path), "mnist:test", "--out", out]) == 2
+    assert "not a gan_tf workdir" in capsys.readouterr().err
+
+
+def read_png(path: str) -> np.ndarray:
+    return tf.io.decode_png(tf.io.read_file(path)).numpy()
+
+
 def _nets(model):
     return {"g_ab": model.g_ab, "g_ba": model.g_ba, "d_a": model.d_a, "d_b": model.d_b}
-
-
-def first_domain_images(config):
-    from gan_tf.families.cyclegan import first_images
-
-    return first_images(config, "a", 4)
 
 
 @pytest.mark.slow
