@@ -51,7 +51,26 @@ class ResidualBlock(keras.layers.Layer):
         return x + self.norm2(self.conv2(y))
 
 
-class Translator(keras.Model):
+class ImageNetwork(keras.Model):
+    """Base class: a network on `[n, image_size, image_size, channels]` images."""
+
+    image_size: int
+    channels: int
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, self.channels)
+
+    def dummy_inputs(self, batch: int = 2) -> tf.Tensor:
+        """Inputs of the right shape, used to build the variables."""
+        return tf.zeros([batch, *self.image_shape])
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ImageNetwork:
+        return cls(**config)
+
+
+class Translator(ImageNetwork):
     """A CycleGAN generator: `[n, S, S, channels]` -> `[n, S, S, out_channels]`, in [-1, 1].
 
     Args:
@@ -90,10 +109,6 @@ class Translator(keras.Model):
         self.norms = [instance_norm(f"norm{i}") for i in range(5)]
         self.to_image = conv(out_channels, 7, padding="same", name="to_image")
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.image_size, self.image_size, self.channels)
-
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         x = tf.nn.relu(self.norms[0](self.stem(x)))
         for i, layer in enumerate(self.down):
@@ -103,9 +118,6 @@ class Translator(keras.Model):
         for i, layer in enumerate(self.up):
             x = tf.nn.relu(self.norms[3 + i](layer(x)))
         return tf.tanh(self.to_image(x))
-
-    def dummy_inputs(self, batch: int = 2) -> tf.Tensor:
-        return tf.zeros([batch, *self.image_shape])
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -117,12 +129,8 @@ class Translator(keras.Model):
             "blocks": self.blocks,
         }
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Translator:
-        return cls(**config)
 
-
-class PatchDiscriminator(keras.Model):
+class PatchDiscriminator(ImageNetwork):
     """A PatchGAN: `[n, S, S, channels]` -> logits `[n, S/4, S/4, 1]`, one per patch.
 
     Args:
@@ -149,18 +157,11 @@ class PatchDiscriminator(keras.Model):
         self.norms = [instance_norm(f"norm{i}") for i in (1, 2)]
         self.logits = conv(1, 4, 1, padding="same", name="logits", dtype="float32")
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (self.image_size, self.image_size, self.channels)
-
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         x = tf.nn.leaky_relu(self.convs[0](x), 0.2)
         for conv, norm in zip(self.convs[1:], self.norms):
             x = tf.nn.leaky_relu(norm(conv(x)), 0.2)
         return self.logits(x)
-
-    def dummy_inputs(self, batch: int = 2) -> tf.Tensor:
-        return tf.zeros([batch, *self.image_shape])
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -169,7 +170,3 @@ class PatchDiscriminator(keras.Model):
             "channels": self.channels,
             "width": self.width,
         }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> PatchDiscriminator:
-        return cls(**config)

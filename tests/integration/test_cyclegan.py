@@ -263,3 +263,18 @@ def test_images_of_the_wrong_shape_are_refused(tiny):
         translate(g_ab, np.zeros([2, 28, 28, 3], np.uint8))
     with pytest.raises(DataError, match="got \\[28, 28\\]"):
         translate(g_ab, np.zeros([28, 28], np.uint8))
+
+
+def test_networks_round_trip_through_their_config():
+    from gan_tf.networks.cyclegan import PatchDiscriminator, Translator
+
+    for net in (Translator(28, 1, 3, width=4, blocks=1), PatchDiscriminator(28, 3, width=4)):
+        copy = type(net).from_config(net.get_config())
+        assert copy.get_config() == net.get_config()
+        net(net.dummy_inputs()), copy(copy.dummy_inputs())
+        assert [v.shape for v in copy.variables] == [v.shape for v in net.variables]
+    out = Translator(28, 1, 3, width=4, blocks=1)(tf.zeros([2, 28, 28, 1]))
+    assert out.shape == (2, 28, 28, 3)
+    assert PatchDiscriminator(28, 1, width=4)(tf.zeros([2, 28, 28, 1])).shape == (2, 7, 7, 1)
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        Translator(30, 1, 1)
