@@ -108,7 +108,7 @@ def trained(tiny, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_a_step_changes_every_network_and_checkpoints_restore_by_name(tiny, trained, tmp_path):
+def test_a_step_changes_every_network_and_checkpoints_restore_by_name(tiny, trained):
     family = families.for_config(tiny)
     fresh = family.build()
     model = trained.model
@@ -130,8 +130,11 @@ def test_a_step_changes_every_network_and_checkpoints_restore_by_name(tiny, trai
     for name, value in pools.items():
         np.testing.assert_array_equal(value.numpy(), getattr(model, name).numpy())
 
-    # A run stopped at step 2 and resumed repeats the uninterrupted run exactly (the buffers
-    # and their draws included).
+
+@pytest.mark.slow
+def test_a_resumed_run_repeats_the_uninterrupted_one(tiny, trained, tmp_path):
+    """Stopped at step 2 and resumed: the buffers and their draws included."""
+    model = trained.model
     resumed = str(tmp_path / "resumed")
     train.train(tiny.override(["train.steps=2"]), resumed, verbose=0)
     again = train.train(tiny, resumed, verbose=0).model
