@@ -19,6 +19,7 @@ COMMANDS = (
     "synthesize",
     "evaluate",
     "anomaly",
+    "translate",
     "export",
     "serve",
     "query",

@@ -331,6 +331,34 @@ class ProgressiveConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CycleConfig:
+    """Unpaired image-to-image translation (`model.family=cyclegan`, Zhu et al. 2017).
+
+    Domain A is read as `data` says, domain B as `data_b` says (any source `data` reads);
+    both at `data.image_size`, each with its own channels. Generators G_AB, G_BA and
+    discriminators D_A, D_B are `gan_tf.networks.cyclegan` networks with these settings.
+
+    Attributes:
+      cycle_weight: lambda, the weight of the cycle L1 losses |G_BA(G_AB(a)) - a| and
+        |G_AB(G_BA(b)) - b|.
+      identity_weight: weight of the identity L1 losses |G_BA(a) - a| and |G_AB(b) - b|
+        (0 = off; needs equal channels). The paper uses 0.5 * cycle_weight.
+      buffer_size: past fakes each discriminator is shown from (Shrivastava et al. 2017);
+        0 shows only the current fakes.
+      g_width: the generators' first convolution width (x2, x4 after each downsampling).
+      g_blocks: residual blocks of each generator at the lowest resolution.
+      d_width: the PatchGAN discriminators' first convolution width.
+    """
+
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.0
+    buffer_size: int = 50
+    g_width: int = 32
+    g_blocks: int = 3
+    d_width: int = 32
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     """A complete run description."""
 
@@ -343,6 +371,9 @@ class Config:
     anomaly: AnomalyConfig = AnomalyConfig()
     semi: SemiSupervisedConfig = SemiSupervisedConfig()
     progressive: ProgressiveConfig = ProgressiveConfig()
+    # The second domain of two-domain families (`cyclegan`), read like `data`.
+    data_b: DataConfig = DataConfig()
+    cycle: CycleConfig = CycleConfig()
 
     def to_dict(self) -> dict[str, Any]:
         """Returns the configuration as nested plain dicts."""

@@ -24,6 +24,13 @@ image's outputs depend on that image only.) A semi-supervised classifier's expor
 
     classify         images [n,H,W,C] uint8 -> probabilities [n,K] float32, labels [n] int64
 
+A CycleGAN's export (`export_translators`) has its own two signatures:
+
+    translate        images [n,H,W,C_A] uint8 -> images [n,H,W,C_B] uint8   (G_AB, A -> B)
+    translate_back   images [n,H,W,C_B] uint8 -> images [n,H,W,C_A] uint8   (G_BA, B -> A)
+
+(each translation depends on its own image only: the translators normalise per image).
+
 `generate` draws `z = latents_for_seeds(seeds)`, as `gan-tf generate` does, and applies the
 truncation `z <- psi * z` (psi = 1 leaves z unchanged; smaller psi trades diversity for
 fidelity). The generator runs on one example at a time inside the graph, so an image depends
@@ -58,6 +65,7 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 SIGNATURES = ("serving_default", "generate", "generate_png")
 DETECTOR_SIGNATURES = (*SIGNATURES, "score")
 CLASSIFIER_SIGNATURES = (*SIGNATURES, "classify")
+TRANSLATOR_SIGNATURES = ("translate", "translate_back")
 MAX_WARMUP_REQUESTS = 1000  # TF Serving reads at most this many warmup records.
 # Examples generated concurrently inside one request.
 PARALLEL_ITERATIONS = 8
@@ -277,6 +285,57 @@ class ClassifierServingModule(ServingModule):
         return {**super().signatures(), "classify": classify.get_concrete_function()}
 
 
+class TranslatorServingModule(tf.Module):
+    """A CycleGAN's exported object: the translators A -> B and B -> A, and the metadata.
+
+    Args:
+      g_ab, g_ba: float32 `gan_tf.networks.cyclegan.Translator`s.
+      metadata_path: the metadata asset.
+    """
+
+    def __init__(self, g_ab, g_ba, metadata_path: str):
+        super().__init__(name="cyclegan_serving")
+        self.g_ab, self.g_ba = g_ab, g_ba
+        self.metadata_asset = tf.saved_model.Asset(metadata_path)
+
+    @staticmethod
+    def translate(net, images: tf.Tensor) -> tf.Tensor:
+        """uint8 images -> `net`'s uint8 translations; no images give no images."""
+        from gan_tf.data.pipeline import to_unit_range
+
+        shape = [0, net.image_size, net.image_size, net.out_channels]
+        expected = ", ".join(map(str, net.image_shape))
+        check = tf.debugging.assert_equal(
+            tf.shape(images)[1:],
+            tf.constant(net.image_shape),
+            message=f"{net.name} translates images of shape [n, {expected}]",
+        )
+        with tf.control_dependencies([check]):
+            images = tf.identity(images)
+        return tf.cond(
+            tf.shape(images)[0] > 0,
+            lambda: image_to_uint8(net(to_unit_range(images), training=False)),
+            lambda: tf.zeros(shape, tf.uint8),
+        )
+
+    def signatures(self) -> dict[str, Any]:
+        def spec(net) -> tf.TensorSpec:
+            return tf.TensorSpec([None, *net.image_shape], tf.uint8, name="images")
+
+        @tf.function(input_signature=[spec(self.g_ab)])
+        def translate(images):
+            return {"images": self.translate(self.g_ab, images)}
+
+        @tf.function(input_signature=[spec(self.g_ba)])
+        def translate_back(images):
+            return {"images": self.translate(self.g_ba, images)}
+
+        return {
+            "translate": translate.get_concrete_function(),
+            "translate_back": translate_back.get_concrete_function(),
+        }
+
+
 def encode_pngs(images: tf.Tensor) -> tf.Tensor:
     """PNG-encodes each uint8 HWC image of a batch; returns a string vector."""
     return tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
@@ -364,12 +423,14 @@ def make_warmup_requests(metadata: dict[str, Any], count: int, model_name: str =
         inputs: dict[str, np.ndarray] = {}
         if signature == "serving_default":
             inputs["z"] = np.zeros([n, metadata["latent_dim"]], np.float32)
-        elif signature in ("score", "classify"):
+        elif signature in ("score", "classify", "translate"):
             inputs["images"] = np.zeros([n, *metadata["image_shape"]], np.uint8)
         elif signature == "mix":  # gan_tf.style_export
             inputs["seed_a"] = np.arange(i, i + n, dtype=np.int64)
             inputs["seed_b"] = inputs["seed_a"] + 1
             inputs["crossover"] = np.ones([n], np.int64)
+        elif signature == "translate_back":
+            inputs["images"] = np.zeros([n, *metadata["image_shape_b"]], np.uint8)
         else:
             inputs["seeds"] = np.arange(i, i + n, dtype=np.int64)
             inputs["truncation"] = np.ones([n], np.float32)
@@ -494,6 +555,38 @@ def export_classifier(
         meta,
         export_dir,
         warmup_requests,
+    )
+
+
+def export_translators(
+    g_ab, g_ba, export_dir: str, metadata: dict, warmup_requests: int = 4
+) -> str:
+    """Writes a CycleGAN's translators as a SavedModel, atomically: `translate` (A -> B) and
+    `translate_back` (B -> A) (see the module docstring).
+
+    Args and errors as `export_generator`; the metadata gains both domains' image shapes
+    (`image_shape` of A, `image_shape_b` of B).
+    """
+    from gan_tf.networks.cyclegan import Translator
+
+    _check_network(g_ab, "g_ab", Translator)
+    _check_network(g_ba, "g_ba", Translator)
+    if not isinstance(metadata, dict) or "step" not in metadata:
+        raise ExportError("metadata must be a dict including the training 'step'")
+    meta = {
+        "format_version": 1,
+        **metadata,
+        "latent_dim": 0,
+        "num_classes": 0,
+        "image_shape": [int(d) for d in g_ab.image_shape],
+        "image_shape_b": [int(d) for d in g_ba.image_shape],
+        "architecture": type(g_ab).__name__,
+        "signatures": list(TRANSLATOR_SIGNATURES),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    g_ab, g_ba = _float32_generator(g_ab), _float32_generator(g_ba)
+    return _write(
+        lambda path: TranslatorServingModule(g_ab, g_ba, path), meta, export_dir, warmup_requests
     )
 
 

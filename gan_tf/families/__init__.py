@@ -8,6 +8,8 @@ semi_supervised
           (`gan_tf.families.semi_supervised`)
 stylegan  a style-based generator with style mixing and truncation in W
           (`gan_tf.families.stylegan`)
+cyclegan  two translators and two discriminators between unpaired domains `data` and
+          `data_b` (`gan_tf.families.cyclegan`)
 """
 
 from __future__ import annotations
@@ -48,4 +50,4 @@ def for_config(config: Config) -> Family:
 
 def _load_all() -> None:
     # Importing a family module registers it.
-    from gan_tf.families import anomaly, gan, semi_supervised, stylegan  # noqa: F401
+    from gan_tf.families import anomaly, cyclegan, gan, semi_supervised, stylegan  # noqa: F401

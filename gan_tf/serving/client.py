@@ -6,6 +6,7 @@
     pngs = client.generate([1, 2, 3], as_png=True)   # list of PNG bytes
     scored = client.score(images)                    # an anomaly detector's export:
                                                      # scores [n], reconstructions
+    translated = client.translate(images)            # a CycleGAN's export (back=True: B -> A)
 
 Every call has a timeout; failures raise `ServingError` with the server's message and
 status (`code` like `INVALID_ARGUMENT`, `http_status` like 400).
@@ -44,6 +45,18 @@ def _as_int_array(values: Any, what: str) -> np.ndarray:
     if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
         raise InvalidArgument(f"{what} must be a list of integers, got {values!r}")
     return array.astype(np.int64)
+
+
+def _uint8_images(images) -> np.ndarray:
+    """Images as uint8, refusing values that are not integers in [0, 255]."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        if images.size and (
+            images.dtype.kind not in "iu" or images.min() < 0 or images.max() > 255
+        ):
+            raise InvalidArgument(f"images must be integers in [0, 255], got {images.dtype} values")
+        images = images.astype(np.uint8)
+    return images
 
 
 def _from_json(value: Any) -> np.ndarray:
@@ -373,17 +386,25 @@ class ServingClient:
           InvalidArgument: for values that are not integers in [0, 255] (here), or a shape
             the model does not take (by the server).
         """
-        images = np.asarray(images)
-        if images.dtype != np.uint8:
-            if images.size and (
-                images.dtype.kind not in "iu" or images.min() < 0 or images.max() > 255
-            ):
-                raise InvalidArgument(
-                    f"images must be integers in [0, 255], got {images.dtype} values"
-                )
-            images = images.astype(np.uint8)
-        outputs = self.predict({"images": images}, "score")
+        outputs = self.predict({"images": _uint8_images(images)}, "score")
         return {
             "scores": np.asarray(outputs["scores"], np.float32),
             "reconstructions": np.asarray(outputs["reconstructions"], np.uint8),
         }
+
+    def translate(self, images, back: bool = False) -> np.ndarray:
+        """Translations of images by a CycleGAN's export: A -> B (`translate`), or B -> A
+        (`translate_back`) with `back`.
+
+        Args:
+          images: integers in [0, 255], `[n, H, W, C]` as the source domain's image shape.
+
+        Returns:
+          uint8 `[n, H, W, C']` images of the other domain.
+
+        Raises:
+          InvalidArgument: for values that are not integers in [0, 255] (here), or a shape
+            the model does not take (by the server).
+        """
+        signature = "translate_back" if back else "translate"
+        return self._single_output({"images": _uint8_images(images)}, signature).astype(np.uint8)
