@@ -115,6 +115,11 @@ def validate(config: Config) -> families.Family:
         raise ConfigError(f"data.num_classes must be >= 0, got {config.data.num_classes}")
     embedding_projector.validate(config)
     family = families.for_config(config)
+    if config.progressive.stage_steps and not family.grows:
+        raise ConfigError(
+            f"the {family.name} family's step does not grow progressively: "
+            f"progressive.stage_steps must be 0, got {config.progressive.stage_steps}"
+        )
     family.validate()
     return family
 

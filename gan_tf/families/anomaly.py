@@ -123,6 +123,7 @@ class AnomalyFamily(GANFamily):
     """A GAN on normal data and an encoder inverting its generator; scores anomalies."""
 
     name = "anomaly"
+    grows = False  # the encoder reads full-resolution images
 
     @property
     def gan_steps(self) -> int:

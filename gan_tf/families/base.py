@@ -37,6 +37,9 @@ class Family:
     name: ClassVar[str] = ""
     # Architectures the family accepts (`model.arch`), for messages and validation.
     architectures: ClassVar[tuple[str, ...]] = ()
+    # Whether the family's step sets the level of detail of progressive growing
+    # (`progressive.stage_steps`; `gan_tf.networks.progressive`).
+    grows: ClassVar[bool] = False
 
     def __init__(self, config: Config):
         self.config = config

@@ -152,6 +152,7 @@ class GANFamily(Family):
     """Generator, discriminator and EMA generator, trained adversarially."""
 
     name = "gan"
+    grows = True
     architectures = tuple(a for a in networks.ARCHITECTURES if a not in networks.STYLE_BASED)
 
     def validate(self) -> None:

@@ -123,6 +123,7 @@ class SemiSupervisedFamily(GANFamily):
     """A K-class discriminator trained on few labels, with a feature-matching generator."""
 
     name = "semi_supervised"
+    grows = False  # its own step: no level of detail
 
     def __init__(self, config: Config):
         super().__init__(config)

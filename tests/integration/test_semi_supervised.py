@@ -159,6 +159,7 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
         (["data.num_classes=0"], "num_classes >= 2"),
         (["train.diffaugment=translation"], "without DiffAugment"),
         (["semi.labels_per_class=0"], "labels_per_class must be > 0"),
+        (["progressive.stage_steps=4"], "semi_supervised family's step does not grow"),
     ],
 )
 def test_bad_settings_are_refused(tiny, tmp_path, overrides, match):
