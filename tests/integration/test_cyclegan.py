@@ -150,7 +150,10 @@ def test_export_signatures_equal_the_in_process_translations(tiny, trained):
     for signature, net, images in (("translate", model.g_ab, a), ("translate_back", model.g_ba, b)):
         out = loaded.signatures[signature](images=tf.constant(images))["images"]
         assert out.dtype == tf.uint8
-        np.testing.assert_array_equal(out.numpy(), translate(net, images))
+        # The SavedModel's optimised graph may round a pixel lying on a .5 boundary the other
+        # way (as for the generator's export, tests/integration/test_evaluate_cli.py).
+        diff = np.abs(out.numpy().astype(int) - translate(net, images).astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())
         empty = loaded.signatures[signature](images=tf.zeros([0, 28, 28, 1], tf.uint8))
         assert empty["images"].shape == (0, 28, 28, 1)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"translates images of shape"):
