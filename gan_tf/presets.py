@@ -199,7 +199,12 @@ def ssgan_mnist() -> Config:
 def stylegan_mnist() -> Config:
     """A style-based generator (mapping network, modulated convolutions, per-layer noise,
     style mixing 0.9, tracked average w) and a discriminator with minibatch standard
-    deviation, on MNIST with `dcgan_mnist`'s batch, losses, DiffAugment and evaluation."""
+    deviation, on MNIST with `dcgan_mnist`'s batch, losses, DiffAugment and evaluation.
+
+    The mapping network learns at StyleGAN's 0.01 of the generator's rate (equalised, see
+    `gan_tf.networks.stylegan.ScaledDense`): at the full rate its output collapsed to one w
+    (spread across z 0.022 against a norm of 5.2 after 1,970 steps) and every seed drew the
+    same digit."""
     base = dcgan_mnist()
     return dataclasses.replace(
         base,
@@ -207,7 +212,7 @@ def stylegan_mnist() -> Config:
             family="stylegan",
             arch="stylegan",
             latent_dim=64,
-            generator={"width": 32, "w_dim": 128, "mapping_layers": 4},
+            generator={"width": 32, "w_dim": 128, "mapping_layers": 4, "mapping_lr_mul": 0.01},
             discriminator={"width": 16, "hidden": 256, "mbstd_group": 4},
         ),
     )

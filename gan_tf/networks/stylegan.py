@@ -54,6 +54,40 @@ def normalize(x: tf.Tensor) -> tf.Tensor:
     return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + 1e-8)
 
 
+class ScaledDense(keras.layers.Layer):
+    """A dense layer with an equalised learning rate and a learning-rate multiplier
+    (Karras et al. 2018, 2019; StyleGAN's mapping network uses 0.01).
+
+    The kernel is stored as N(0, 1/lr_mul²) and multiplied by `lr_mul / sqrt(fan_in)` at run
+    time, the bias by `lr_mul`: the effective weights start as N(0, 1/fan_in) and, since Adam
+    moves every stored parameter by about the learning rate, move `lr_mul` times as fast as
+    a plain layer's (scaled by 1/sqrt(fan_in)).
+    """
+
+    def __init__(self, units: int, lr_mul: float = 1.0, **kwargs: Any):
+        if lr_mul <= 0:
+            raise ConfigError(f"the learning-rate multiplier must be > 0, got {lr_mul}")
+        super().__init__(**kwargs)
+        self.units, self.lr_mul = units, lr_mul
+
+    def build(self, input_shape) -> None:
+        fan_in = int(input_shape[-1])
+        self.kernel = self.add_weight(
+            shape=(fan_in, self.units),
+            initializer=keras.initializers.RandomNormal(stddev=1.0 / self.lr_mul),
+            name="kernel",
+        )
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+        self.scale = self.lr_mul / fan_in**0.5
+
+    def call(self, x: tf.Tensor) -> tf.Tensor:
+        kernel = tf.cast(self.kernel * self.scale, x.dtype)
+        return tf.matmul(x, kernel) + tf.cast(self.bias * self.lr_mul, x.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units, "lr_mul": self.lr_mul}
+
+
 class ModulatedConv2D(keras.layers.Layer):
     """A convolution whose input channels are scaled per example by an affine map of `w`,
     with each output channel then divided by its weight norm (demodulation).
@@ -149,6 +183,9 @@ class StyleGenerator(base.Generator):
     Args:
       w_dim: size of the style vector w.
       mapping_layers: dense layers of the mapping network.
+      mapping_lr_mul: > 0: the mapping network's layers have equalised learning rates at
+        this multiple of the generator's (`ScaledDense`; StyleGAN: 0.01); 0: plain dense
+        layers at the generator's rate.
       mixing_prob: probability that a training example mixes the styles of two latents
         (style mixing regularisation; read by the training step).
       w_avg_decay: decay of the tracked average w (read by the training step).
@@ -162,6 +199,7 @@ class StyleGenerator(base.Generator):
         channels: int,
         w_dim: int = 128,
         mapping_layers: int = 4,
+        mapping_lr_mul: float = 0.0,
         mixing_prob: float = 0.9,
         w_avg_decay: float = 0.995,
         progressive: bool = False,
@@ -173,13 +211,19 @@ class StyleGenerator(base.Generator):
                 "model.generator: mixing_prob must be in [0, 1], w_avg_decay in [0, 1) and "
                 f"mapping_layers >= 1 (got {mixing_prob}, {w_avg_decay}, {mapping_layers})"
             )
+        if mapping_lr_mul < 0:
+            raise ConfigError(f"model.generator.mapping_lr_mul must be >= 0, got {mapping_lr_mul}")
         super().__init__(image_size, channels, **kwargs)
         self.w_dim, self.mapping_layers = w_dim, mapping_layers
+        self.mapping_lr_mul = mapping_lr_mul
         self.mixing_prob, self.w_avg_decay = mixing_prob, w_avg_decay
         self.progressive = progressive
         start, self.levels = levels_of(image_size)
         self.mapping = [
-            keras.layers.Dense(w_dim, name=f"mapping_{i}") for i in range(mapping_layers)
+            ScaledDense(w_dim, mapping_lr_mul, name=f"mapping_{i}")
+            if mapping_lr_mul
+            else keras.layers.Dense(w_dim, name=f"mapping_{i}")
+            for i in range(mapping_layers)
         ]
         widths = [self.width * 2 ** (self.levels - 1 - i) for i in range(self.levels)]
         self.const = self.add_weight(
@@ -291,6 +335,7 @@ class StyleGenerator(base.Generator):
             **super().get_config(),
             "w_dim": self.w_dim,
             "mapping_layers": self.mapping_layers,
+            "mapping_lr_mul": self.mapping_lr_mul,
             "mixing_prob": self.mixing_prob,
             "w_avg_decay": self.w_avg_decay,
             "progressive": self.progressive,

@@ -189,3 +189,55 @@ def test_modulated_convolution_equals_the_per_example_weight_convolution(demodul
             weight = weight / np.sqrt((weight**2).sum(axis=(0, 1, 2)) + 1e-8)
         expected = tf.nn.conv2d(x[i : i + 1], weight, 1, "SAME").numpy()
         np.testing.assert_allclose(got[i : i + 1], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_scaled_dense_equals_its_definition_and_moves_lr_mul_times_as_fast():
+    """Output against numpy (`x @ (kernel * lr_mul / sqrt(fan_in)) + bias * lr_mul`), the
+    initial effective weights' spread, and one Adam step: every stored parameter moves by the
+    learning rate (first step: m / sqrt(v) = sign(g)), so the effective kernel moves by
+    `lr * lr_mul / sqrt(fan_in)` and the effective bias by `lr * lr_mul`."""
+    from gan_tf.networks.stylegan import ScaledDense
+
+    fan_in, lr_mul, lr = 64, 0.01, 1e-3
+    layer = ScaledDense(32, lr_mul)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=[16, fan_in]).astype(np.float32))
+    layer(x)
+    layer.bias.assign(rng.normal(size=[32]).astype(np.float32))
+    kernel, bias = layer.kernel.numpy(), layer.bias.numpy()
+    np.testing.assert_allclose(
+        layer(x).numpy(),
+        x.numpy() @ (kernel * lr_mul / fan_in**0.5) + bias * lr_mul,
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    assert np.std(kernel * lr_mul) == pytest.approx(1.0, rel=0.05)  # N(0, 1/fan_in) effective
+    optimizer = keras.optimizers.Adam(lr, epsilon=1e-12)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.sin(layer(x)))
+    optimizer.apply_gradients(
+        zip(tape.gradient(loss, layer.trainable_variables), [layer.kernel, layer.bias])
+    )
+    # rtol 1e-2: stored kernels are ~N(0, 100²), whose float32 spacing (up to 7.6e-6) is
+    # 0.8% of the 1e-3 step.
+    np.testing.assert_allclose(
+        np.abs(layer.kernel.numpy() - kernel) * lr_mul / fan_in**0.5,
+        lr * lr_mul / fan_in**0.5,
+        rtol=1e-2,
+    )
+    np.testing.assert_allclose(np.abs(layer.bias.numpy() - bias) * lr_mul, lr * lr_mul, rtol=1e-3)
+    with pytest.raises(ConfigError, match="must be > 0"):
+        ScaledDense(4, 0.0)
+
+
+def test_mapping_lr_mul_selects_scaled_layers():
+    from gan_tf.networks.stylegan import ScaledDense
+
+    _, plain = build()
+    _, scaled = build("model.generator.mapping_lr_mul=0.01")
+    assert not any(isinstance(layer, ScaledDense) for layer in plain.generator.mapping)
+    assert all(layer.lr_mul == 0.01 for layer in scaled.generator.mapping)
+    assert isinstance(scaled.generator.mapping[0], ScaledDense)
+    assert scaled.generator.get_config()["mapping_lr_mul"] == 0.01
+    with pytest.raises(ConfigError, match="mapping_lr_mul must be >= 0"):
+        build("model.generator.mapping_lr_mul=-1")
