@@ -28,6 +28,7 @@ class): upsampled, translated, reconstructed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -71,24 +72,19 @@ def domain_data(config):
 
 
 def measure(config, workdir: str) -> dict:
-    import numpy as np
 
     from gan_tf import families
     from gan_tf.families.cyclegan import translate
-    from gan_tf.metrics import fid
+    from gan_tf.metrics import fid, translation
     from gan_tf.metrics.domain import DomainFeatures
 
     translators, step = families.for_config(config).load(workdir)
     digits, labels, test = domain_data(config)
-    translated = translate(translators.ab, digits)
+    ab = functools.partial(translate, translators.ab)
+    ba = functools.partial(translate, translators.ba)
+    translated = ab(digits)
     classifier = DomainFeatures()
-
-    def accuracy(images) -> float:
-        return float(np.mean(classifier.features_and_logits(images)[1].argmax(1) == labels))
-
-    def cycle_l1(images, there, back) -> float:
-        cycled = translate(back, translate(there, images))
-        return float(np.mean(np.abs(cycled.astype(np.float64) - images) / 255.0))
+    scores = translation.scores(digits, labels, ab, ba, classifier)
 
     reference = inception_features(os.path.join(workdir, "inception_mnist_test.npy"), test)
     upsampled = inception_features(os.path.join(workdir, "inception_upsampled.npy"), digits)
@@ -98,10 +94,10 @@ def measure(config, workdir: str) -> dict:
     return {
         "step": step,
         "images": len(digits),
-        "accuracy_upsampled": accuracy(digits),
-        "accuracy_translated": accuracy(translated),
-        "cycle_l1_a": cycle_l1(digits, translators.ab, translators.ba),
-        "cycle_l1_b": cycle_l1(test, translators.ba, translators.ab),
+        "accuracy_upsampled": scores["accuracy_source"],
+        "accuracy_translated": scores["accuracy"],
+        "cycle_l1_a": scores["cycle_l1"],
+        "cycle_l1_b": translation.cycle_l1(test, ba, ab),
         "fid_upsampled": fid.fid_from_features(upsampled, reference, allow_rank_deficient=True),
         "fid_translated": fid.fid_from_features(
             translated_features, reference, allow_rank_deficient=True
