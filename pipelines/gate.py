@@ -4,9 +4,12 @@ Kept free of TFX so it can be exercised alone; `pipelines.components.sample_qual
 in a TFX component.
 
 What it scores, by feature network: a generator's samples (`inception`, `domain`: KID, FID,
-class coverage ... against reference images) or, for an anomaly detector, its anomaly scores
+class coverage ... against reference images); for an anomaly detector, its anomaly scores
 (`detection`: AUROC, AUPRC and the true-positive rate at a false-positive rate, on labelled
-held-out images; see `score_detection`).
+held-out images; see `score_detection`); for a translator (CycleGAN), what its translations
+of labelled source-domain images preserve (`translation`: the domain classifier's accuracy
+on them and the cycle error; see `score_translation`), with `inception`/`domain` then
+scoring the translations against the target domain's images.
 
 The rule: a candidate is blessed only if every configured threshold holds (`kid <= 0.05`,
 `auroc >= 0.9`, ...) and, when there is a baseline (the model the pipeline last pushed, never
@@ -38,7 +41,30 @@ GRID_SAMPLES = 64
 # rate it reaches) are reported beside them, not gated.
 DETECTION = "detection"
 DETECTION_KEYS = ("auroc", "auprc", "tpr")
-FEATURES = ("inception", "domain", DETECTION)
+# Feature "network" of translators: `gan_tf.metrics.translation` on labelled source images.
+TRANSLATION = "translation"
+FEATURES = ("inception", "domain", DETECTION, TRANSLATION)
+# Features that judge a model through its own signatures rather than generated samples.
+OWN_SCORES = (DETECTION, TRANSLATION)
+
+
+class Sources(NamedTuple):
+    """Labelled source-domain images for the `translation` features.
+
+    Attributes:
+      images: uint8 NHWC images of domain A.
+      labels: their int64 classes (the domain classifier's classes).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+class Translators(NamedTuple):
+    """A translator's export as functions of uint8 NHWC images (A -> B and B -> A)."""
+
+    translate: Callable[[np.ndarray], np.ndarray]
+    translate_back: Callable[[np.ndarray], np.ndarray]
 
 
 class Labelled(NamedTuple):
@@ -62,12 +88,14 @@ class GateSettings:
     """What the gate measures and what it requires.
 
     Attributes:
-      features: feature networks to score with, in order (`inception`, `domain`, or
-        `detection` for an anomaly detector's `score` signature).
+      features: feature networks to score with, in order (`inception`, `domain`,
+        `detection` for an anomaly detector's `score` signature, `translation` for a
+        translator's `translate` and `translate_back`).
       metrics: metric names per feature network (`fid`, `kid`, `pr`; `is` for domain;
-        none for `detection`, which always gives `auroc`, `auprc` and `tpr`).
-      num_samples: generated (and reference) images per feature network; for `detection`,
-        the labelled held-out images scored.
+        none for `detection`, which always gives `auroc`, `auprc` and `tpr`, nor for
+        `translation`: `accuracy`, `accuracy_source`, `cycle_l1`).
+      num_samples: generated (and reference) images per feature network; for `detection`
+        and `translation`, the labelled held-out images scored.
       thresholds: result key -> bound, e.g. `{"kid": 0.05}` means `kid <= 0.05`
         (`>=` for metrics where higher is better).
       margins: result key -> largest allowed worsening against the baseline model.
@@ -119,7 +147,7 @@ class GateSettings:
                 raise ConfigError(
                     f"unknown gate features {name!r}; expected one of {', '.join(FEATURES)}"
                 )
-            if name != DETECTION and not self.metrics.get(name):
+            if name not in OWN_SCORES and not self.metrics.get(name):
                 raise ConfigError(f"no gate metrics configured for features {name!r}")
             if self.num_samples.get(name, 0) < 2:
                 raise ConfigError(f"gate num_samples for {name!r} must be at least 2")
@@ -139,12 +167,15 @@ class GateSettings:
 
     def result_keys(self) -> set[str]:
         """Keys of the scores the gate computes (`kid`, `kid_domain`, `auroc`, ...)."""
-        from gan_tf.metrics import api
+        from gan_tf.metrics import api, translation
 
         keys = set()
         for features in self.features:
             if features == DETECTION:
                 keys.update(DETECTION_KEYS)
+                continue
+            if features == TRANSLATION:
+                keys.update(translation.KEYS)
                 continue
             for metric in self.metrics[features]:
                 keys.update(api.result_keys(metric, features))
@@ -174,9 +205,9 @@ class GateSettings:
 
 def higher_is_better(key: str) -> bool:
     """Whether a larger value of result key `key` is better."""
-    from gan_tf.metrics import api
+    from gan_tf.metrics import api, translation
 
-    return key in DETECTION_KEYS or api.higher_is_better(key)
+    return key in DETECTION_KEYS or key in translation.HIGHER_IS_BETTER or api.higher_is_better(key)
 
 
 def score_detection(
@@ -212,6 +243,60 @@ def score_detection(
     return {"scores": {k: float(v) for k, v in result.items()}, "protocol": protocol}
 
 
+def score_translation(translators: Translators, sources: Sources) -> dict[str, Any]:
+    """Scores a translator on labelled source-domain images (`gan_tf.metrics.translation`).
+
+    Returns:
+      `{"scores": {accuracy, accuracy_source, cycle_l1}, "protocol": {...}}`.
+    """
+    from gan_tf.metrics import translation
+    from gan_tf.metrics.domain import DomainFeatures
+
+    start = time.time()
+    classifier = DomainFeatures()
+    result = translation.scores(
+        sources.images,
+        sources.labels,
+        translators.translate,
+        translators.translate_back,
+        classifier,
+    )
+    protocol = {
+        "signatures": ["translate", "translate_back"],
+        "images": len(sources.images),
+        "classifier": classifier.protocol["weights"],
+        "classifier_sha256": classifier.sha256,
+        "seconds": round(time.time() - start, 1),
+    }
+    return {"scores": result, "protocol": protocol}
+
+
+def translations_by_seed(translate: Callable[[np.ndarray], np.ndarray], sources: Sources):
+    """A `generate` function for the sample metrics of a translator: seed `s` gives the
+    translation of source image `s % N` (translated once, on first use)."""
+    cache: list[np.ndarray] = []
+
+    def generate(seeds: np.ndarray) -> np.ndarray:
+        if not cache:
+            cache.append(translate(sources.images))
+        return cache[0][np.asarray(seeds) % len(sources.images)]
+
+    return generate
+
+
+def translation_grid(translators: Translators, sources: Sources, per_class: int = 2) -> np.ndarray:
+    """Rows: `per_class` source images of each class, their translations, and those
+    translated back."""
+    from gan_tf import images
+
+    labels = sources.labels
+    chosen = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in np.unique(labels)])
+    a = sources.images[chosen]
+    b = translators.translate(a)
+    rows = np.concatenate([a, b, translators.translate_back(b)])
+    return images.make_grid(rows, cols=len(a))
+
+
 def score(
     generate: Callable[[np.ndarray], np.ndarray],
     reference: Callable[[], Iterable[np.ndarray]],
@@ -220,6 +305,8 @@ def score(
     num_classes: int = 0,
     score_images: Callable[[np.ndarray], np.ndarray] | None = None,
     labelled: Labelled | None = None,
+    translators: Translators | None = None,
+    sources: Sources | None = None,
 ) -> dict[str, Any]:
     """Scores a model with every configured feature network.
 
@@ -231,13 +318,17 @@ def score(
       num_classes: for a conditional generator, its classes (seed s asks for s % K).
       score_images: for `detection`, the detector's uint8 images -> anomaly scores.
       labelled: for `detection`, the labelled images it is judged on.
+      translators: for `translation`, the translator's two directions.
+      sources: for `translation`, the labelled source images it is judged on (`generate`
+        is then `translations_by_seed` of them).
 
     Returns:
       `{"scores": {key: float}, "details": {key: list}, "protocol": {features: protocol}}`;
       details are the per-class lists of class coverage.
 
     Raises:
-      ConfigError: for `detection` without `score_images` and `labelled`.
+      ConfigError: for `detection` without `score_images` and `labelled`, or
+        `translation` without `translators` and `sources`.
     """
     from gan_tf.metrics import api
 
@@ -249,6 +340,13 @@ def score(
             if score_images is None or labelled is None:
                 raise ConfigError("the detection gate needs an anomaly detector's export")
             result = score_detection(score_images, labelled, settings.batch_size)
+            protocol[features] = result["protocol"]
+            scores.update(result["scores"])
+            continue
+        if features == TRANSLATION:
+            if translators is None or sources is None:
+                raise ConfigError("the translation gate needs a translator's export")
+            result = score_translation(translators, sources)
             protocol[features] = result["protocol"]
             scores.update(result["scores"])
             continue
@@ -383,9 +481,13 @@ def read_report(directory: str) -> dict[str, Any] | None:
 
 
 def title(report: Mapping[str, Any]) -> str:
-    """`detection gate` for a report on an anomaly detector, else `sample-quality gate`."""
+    """`detection gate` for a report on an anomaly detector, `translation gate` for a
+    translator, else `sample-quality gate`."""
     features = report.get("settings", {}).get("features", ())
-    return "detection gate" if DETECTION in features else "sample-quality gate"
+    for kind in OWN_SCORES:
+        if kind in features:
+            return f"{kind} gate"
+    return "sample-quality gate"
 
 
 def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
@@ -399,8 +501,13 @@ def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
         "",
     ]
     if grid_file:
+        caption = (
+            "source images, the candidate's translations and their reconstructions"
+            if TRANSLATION in report.get("settings", {}).get("features", ())
+            else "the candidate's samples of seeds 0, 1, 2, ... as judged"
+        )
         lines += [
-            f"![the candidate's samples of seeds 0, 1, 2, ... as judged]({grid_file})",
+            f"![{caption}]({grid_file})",
             "",
         ]
     lines += [

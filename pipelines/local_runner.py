@@ -100,14 +100,33 @@ def parse_options(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def prepare_data(run: LocalRun) -> str:
-    """The data root: `run.data_root`, or TFRecords written from TFDS under the root."""
+    """The data root: `run.data_root`, or TFRecords written from TFDS under the root.
+
+    A one-domain run writes `run.tfds`. A two-domain run (CycleGAN) writes its preset's
+    own datasets, `data.name` as `train`/`eval` and `data_b.name` as `train_b`/`eval_b`,
+    each `eval` split from the dataset's `test` split (its `train` split if it has no other,
+    as the scikit-learn digits).
+    """
     if run.data_root:
         return os.path.abspath(run.data_root)
+    from gan_tf import presets as gan_presets
     from pipelines import tfds_data
+    from pipelines.pipeline import domain_splits
 
     suffix = f"-{run.tfds_limit}" if run.tfds_limit else ""
-    out = os.path.join(run.root, "data", f"{run.tfds}{suffix}")
-    return tfds_data.write_tfds(run.tfds, out, limit=run.tfds_limit)
+    config = gan_presets.get(run.preset).override(list(run.overrides))
+    sections = domain_splits(config)
+    if len(sections) == 1:
+        out = os.path.join(run.root, "data", f"{run.tfds}{suffix}")
+        return tfds_data.write_tfds(run.tfds, out, limit=run.tfds_limit)
+    sources = {}
+    for section, (train, eval_split) in sections.items():
+        name = getattr(config, section).name
+        sources[train] = (name, "train")
+        sources[eval_split] = (name, tfds_data.default_split(name, "test"))
+    names = "+".join(getattr(config, s).name for s in sections)
+    out = os.path.join(run.root, "data", f"{names}{suffix}")
+    return tfds_data.write_splits(sources, out, limit=run.tfds_limit)
 
 
 def build(run: LocalRun, data_root: str):

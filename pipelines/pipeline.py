@@ -6,7 +6,8 @@
     Trainer (run_fn -> gan_tf.train.train) -------+
         |                 baseline_resolver (last pushed model, not the candidate)
         v                                  |
-    SampleQualityGate (KID/FID, or a detector's AUROC, on the eval split; vs the baseline)
+    SampleQualityGate (KID/FID, a detector's AUROC or a translator's class accuracy, on
+        the eval split(s); vs the baseline)
         -> AtomicPusher
 
 See docs/pipeline.md for what each component writes.
@@ -39,29 +40,55 @@ COMPONENT_IDS = (
 )
 
 
-def input_config(data_root: str, split_dirs: bool | None = None):
-    """ImportExampleGen's input: `train/` and `eval/` sub-directories, or one hashed pool.
+# The (train, eval) pipeline splits holding each data section of a run.
+SECTION_SPLITS = {"data": ("train", "eval"), "data_b": ("train_b", "eval_b")}
+
+
+def domain_splits(config) -> dict[str, tuple[str, str]]:
+    """Data section -> its (train, eval) pipeline splits, for each domain the run's family
+    trains on: `{"data": ("train", "eval")}`, plus `"data_b": ("train_b", "eval_b")` for a
+    two-domain family (CycleGAN)."""
+    from gan_tf import families
+
+    return {s: SECTION_SPLITS[s] for s in families.for_config(config).data_sections}
+
+
+def input_config(
+    data_root: str, split_dirs: bool | None = None, splits: Sequence[str] = ("train", "eval")
+):
+    """ImportExampleGen's input: one sub-directory per split, or one hashed pool.
 
     Args:
       data_root: directory of TFRecord files of `tf.Example`.
-      split_dirs: use `train/*` and `eval/*` (True), split all files 9:1 by hash (False),
-        or decide from what `data_root` holds (None).
+      split_dirs: use `<split>/*` for each split (True), split all files 9:1 by hash into
+        `train` and `eval` (False), or decide from what `data_root` holds (None).
+      splits: the pipeline splits; other than `train` and `eval` (a second domain's), they
+        must be sub-directories.
 
     Returns:
       `(input_config, output_config)` protos for ImportExampleGen (`output_config` None
       when the input is already split).
+
+    Raises:
+      DataError: when splits other than `train` and `eval` are not sub-directories.
     """
     import tensorflow as tf
 
+    from gan_tf.errors import DataError
+
+    present = [s for s in splits if tf.io.gfile.isdir(os.path.join(data_root, s))]
     if split_dirs is None:
-        split_dirs = all(tf.io.gfile.isdir(os.path.join(data_root, s)) for s in ("train", "eval"))
+        split_dirs = len(present) == len(splits)
+    if tuple(splits) != ("train", "eval") and (not split_dirs or len(present) < len(splits)):
+        missing = [f"{s}/" for s in splits if s not in present]
+        raise DataError(
+            f"{data_root} must hold one directory of TFRecords per split "
+            f"({', '.join(f'{s}/' for s in splits)}); missing: {', '.join(missing)}"
+        )
     if split_dirs:
         return (
             tfx.proto.Input(
-                splits=[
-                    tfx.proto.Input.Split(name="train", pattern="train/*"),
-                    tfx.proto.Input.Split(name="eval", pattern="eval/*"),
-                ]
+                splits=[tfx.proto.Input.Split(name=s, pattern=f"{s}/*") for s in splits]
             ),
             None,
         )
@@ -99,7 +126,9 @@ def create_pipeline(
       pipeline_name: name recorded in ML Metadata (and the Kubeflow pipeline name).
       pipeline_root: where component outputs go (local directory or `gs://...`).
       data_root: TFRecords of `tf.Example` (`image` bytes, optional int64 `label`), either
-        in `train/` and `eval/` sub-directories or all together (split 9:1 by hash).
+        in `train/` and `eval/` sub-directories or all together (split 9:1 by hash); a
+        two-domain family (CycleGAN) reads domain B from `train_b/` and `eval_b/` beside
+        them (`domain_splits`).
       module_file: the Trainer module file (`pipelines/trainer_module.py`), packaged by
         TFX for the run; None refers to `pipelines.trainer_module.run_fn` by import path
         instead (container images that have the package installed, e.g. Kubeflow).
@@ -128,10 +157,14 @@ def create_pipeline(
     config = presets.get(preset).override(list(overrides))  # fails early on bad overrides
     gate = gate or GateSettings()
     gate.validate()
-    data = config.data
-    image_shape = (data.image_size, data.image_size, data.channels)
+    sections = domain_splits(config)
+    image_shapes = {
+        split: (data.image_size, data.image_size, data.channels)
+        for data, splits in ((getattr(config, s), splits) for s, splits in sections.items())
+        for split in splits
+    }
 
-    in_config, out_config = input_config(data_root, split_dirs)
+    in_config, out_config = input_config(data_root, split_dirs, list(image_shapes))
     example_gen = tfx.components.ImportExampleGen(
         input_base=data_root, input_config=in_config, output_config=out_config
     )
@@ -146,7 +179,7 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         examples=example_gen.outputs["examples"],
-        image_shape=image_shape,
+        image_shape=image_shapes,
         image_key="image",
         max_checked_images=max_checked_images,
     ).with_id("ExampleValidator")
@@ -155,7 +188,10 @@ def create_pipeline(
         **code,
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(num_steps=config.train.steps),
+        # One training split per domain, in `domain_splits` order (the run_fn relies on it).
+        train_args=tfx.proto.TrainArgs(
+            splits=[train for train, _ in sections.values()], num_steps=config.train.steps
+        ),
         eval_args=tfx.proto.EvalArgs(num_steps=0),
         custom_config={
             "preset": preset,
@@ -172,6 +208,8 @@ def create_pipeline(
         baseline_model=model_resolver.outputs["model"],
         baseline_blessing=model_resolver.outputs["model_blessing"],
         settings_json=gate.to_json(),
+        # A translator's samples (its translations of domain A) are compared with domain B.
+        reference_split=sections.get("data_b", ("", ""))[1],
     ).with_id("SampleQualityGate")
     pusher = AtomicPusher(
         model=trainer.outputs["model"],

@@ -1,6 +1,8 @@
 """The Trainer's module file: a thin `run_fn` around `gan_tf.train.train`.
 
-`custom_config` carries the preset name and its `section.field=value` overrides; the run's
+`custom_config` carries the preset name and its `section.field=value` overrides; the
+training split of each domain (`train`, and `train_b` for CycleGAN) is copied beside the
+run and read by its data section (`data`, `data_b`); the run's
 workdir is the Trainer's `model_run_dir` (so TensorBoard logs, checkpoints and the resolved
 `config.json` land in the `ModelRun` artifact), and the model family's inference object is
 exported to `serving_model_dir` (the `Model` artifact): the EMA generator, or for an anomaly
@@ -22,22 +24,31 @@ MODEL_NAME = "model_name"
 PIPELINE = "pipeline"
 
 
-def make_config(custom_config: dict[str, Any], train_pattern: str):
-    """The run config: preset + overrides, reading the pipeline's training examples."""
+def preset_config(custom_config: dict[str, Any]):
+    """The preset with the pipeline's overrides (and its serving model name)."""
     from gan_tf import presets
 
     overrides = list(custom_config.get(OVERRIDES) or [])
     if custom_config.get(MODEL_NAME):  # the name TF Serving serves it under (warmup requests)
         overrides.append(f"export.model_name={custom_config[MODEL_NAME]}")
-    config = presets.get(custom_config.get(PRESET, "dcgan_mnist")).override(overrides)
-    return config.override(
-        [
-            "data.source=tfrecord",
-            f"data.path={train_pattern}",
-            "data.data_dir=",
-            "export.enabled=false",  # the run_fn exports to serving_model_dir itself
-        ]
-    )
+    return presets.get(custom_config.get(PRESET, "dcgan_mnist")).override(overrides)
+
+
+def make_config(custom_config: dict[str, Any], train_patterns: dict[str, str]):
+    """The run config: preset + overrides, each data section reading its training examples.
+
+    Args:
+      custom_config: the Trainer's custom_config.
+      train_patterns: data section (`data`, and `data_b` for two-domain families) -> file
+        pattern of its training TFRecords.
+    """
+    reads = [
+        f"{section}.{key}"
+        for section, pattern in train_patterns.items()
+        for key in ("source=tfrecord", f"path={pattern}", "data_dir=")
+    ]
+    # The run_fn exports to serving_model_dir itself.
+    return preset_config(custom_config).override([*reads, "export.enabled=false"])
 
 
 def copy_examples(patterns: list[str], out_dir: str) -> str:
@@ -73,11 +84,23 @@ def run_fn(fn_args) -> None:
             f"gan_tf.export is not available ({e}); the Trainer cannot write a serving model"
         ) from e
 
+    from pipelines.pipeline import domain_splits
+
     custom = dict(fn_args.custom_config or {})
+    sections = list(domain_splits(preset_config(custom)))
+    files = list(fn_args.train_files)
+    if len(files) != len(sections):
+        raise GanTfError(
+            f"the Trainer was given {len(files)} training splits for the data sections "
+            f"{', '.join(sections)}; the pipeline passes one per section"
+        )
     # The training data stays beside the run, so `gan-tf train --workdir <model_run_dir>`
     # can resume it and `gan-tf evaluate <model_run_dir>` can read it.
-    data = copy_examples(list(fn_args.train_files), os.path.join(fn_args.model_run_dir, "data"))
-    config = make_config(custom, data)
+    patterns = {
+        section: copy_examples([pattern], os.path.join(fn_args.model_run_dir, section))
+        for section, pattern in zip(sections, files)
+    }
+    config = make_config(custom, patterns)
     log.info("Training preset %s in %s", custom.get(PRESET), fn_args.model_run_dir)
     result = train.train(config, fn_args.model_run_dir, verbose=2)
     metadata = export.run_metadata(config, result.step)

@@ -72,9 +72,15 @@ def add_parser(subparsers) -> None:
         "--data-root",
         default="",
         help="TFRecords of tf.Example (image bytes, optional int64 label), in train/ and eval/ "
-        "or split 9:1 by hash; default: write --tfds to <root>/data",
+        "(and train_b/ eval_b/ for two-domain presets) or split 9:1 by hash; default: write "
+        "--tfds to <root>/data",
     )
-    run.add_argument("--tfds", default="mnist", help="TFDS dataset of the default route")
+    run.add_argument(
+        "--tfds",
+        default="mnist",
+        help="TFDS dataset of the default route (a two-domain preset writes its data.name as "
+        "train/ eval/ and data_b.name as train_b/ eval_b/)",
+    )
     run.add_argument(
         "--tfds-limit", type=int, default=0, help="examples per split from TFDS (0 = all)"
     )

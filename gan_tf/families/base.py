@@ -40,6 +40,8 @@ class Family:
     # Whether the family's step sets the level of detail of progressive growing
     # (`progressive.stage_steps`; `gan_tf.networks.progressive`).
     grows: ClassVar[bool] = False
+    # The config's data sections the family trains on, one per domain (`data`, `data_b`).
+    data_sections: ClassVar[tuple[str, ...]] = ("data",)
 
     def __init__(self, config: Config):
         self.config = config

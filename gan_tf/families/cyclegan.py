@@ -111,6 +111,7 @@ class CycleGANFamily(Family):
     """Two translators and two PatchGAN discriminators trained on unpaired domains."""
 
     name = "cyclegan"
+    data_sections = ("data", "data_b")
 
     def __init__(self, config: Config):
         super().__init__(config)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -170,7 +171,7 @@ class Executor(ev_executor.Executor):
             inputs[specs.STATISTICS_KEY],
             examples_uri,
             self._image_key,
-            self._shape,
+            self._shape[split] if isinstance(self._shape, dict) else self._shape,
             self._max_checked,
         )
         if problems:
@@ -208,7 +209,7 @@ class ImageExampleValidator(ExampleValidator):
         statistics: types.BaseChannel,
         schema: types.BaseChannel,
         examples: types.BaseChannel,
-        image_shape: tuple[int, int, int],
+        image_shape: tuple[int, int, int] | Mapping[str, tuple[int, int, int]],
         image_key: str = "image",
         max_checked_images: int = 0,
     ):
@@ -218,7 +219,8 @@ class ImageExampleValidator(ExampleValidator):
           statistics: StatisticsGen output (semantic-domain statistics on).
           schema: the schema to validate against.
           examples: the examples the statistics describe (decoded for the shape check).
-          image_shape: expected `(height, width, channels)`.
+          image_shape: expected `(height, width, channels)`, or per split (two-domain runs
+            whose domains differ in channels).
           image_key: feature holding the encoded image.
           max_checked_images: decode at most this many examples per split (0 = all).
         """
@@ -227,7 +229,11 @@ class ImageExampleValidator(ExampleValidator):
             schema=schema,
             examples=examples,
             image_key=image_key,
-            image_shape=json.dumps([int(d) for d in image_shape]),
+            image_shape=json.dumps(
+                {k: [int(d) for d in v] for k, v in image_shape.items()}
+                if isinstance(image_shape, Mapping)
+                else [int(d) for d in image_shape]
+            ),
             max_checked_images=max_checked_images,
             anomalies=types.Channel(type=standard_artifacts.ExampleAnomalies),
         )

@@ -5,7 +5,10 @@ is sampled through its `generate` signature from seeds `0..N-1`; the reference i
 N images of the eval split of the pipeline's `Examples`. An anomaly detector (the
 `detection` features) is called through its `score` signature on the first N labelled
 images of the same eval split, normal being the candidate's own `data.normal_classes` (from
-the config in its export metadata). The rule is in `pipelines.gate.decide`.
+the config in its export metadata). A translator (the `translation` features) translates
+the first N labelled images of the eval split (domain A) through `translate` and back
+through `translate_back`; its translations are the samples compared with the first images
+of `reference_split` (domain B, `eval_b`). The rule is in `pipelines.gate.decide`.
 
 Outputs:
   blessing: a `ModelBlessing` exactly as the Evaluator writes one (a `BLESSED` or
@@ -21,6 +24,7 @@ import logging
 import os
 from typing import Any
 
+import numpy as np
 from tfx import types
 from tfx.dsl.component.experimental.annotations import (
     InputArtifact,
@@ -100,6 +104,59 @@ def export_scorer(export_dir: str):
     return score
 
 
+def export_translators(export_dir: str):
+    """An exported translator's `translate` and `translate_back` signatures as a
+    `pipelines.gate.Translators` of uint8 NHWC images.
+
+    Raises:
+      DataError: if the export lacks either signature (it is not a translator).
+    """
+    import tensorflow as tf
+
+    from gan_tf.errors import DataError
+    from pipelines import gate
+
+    try:
+        signatures = tf.saved_model.load(export_dir).signatures
+        there, back = signatures["translate"], signatures["translate_back"]
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(
+            f"cannot load exported model {export_dir} with 'translate' and 'translate_back' "
+            f"signatures (the translation gate judges translators): {e}"
+        ) from None
+
+    def call(signature):
+        def run(images):
+            out = [
+                signature(images=tf.constant(images[i : i + 250], tf.uint8))["images"].numpy()
+                for i in range(0, len(images), 250)
+            ]
+            return np.concatenate(out)
+
+        return run
+
+    return gate.Translators(call(there), call(back))
+
+
+def run_config(examples: types.Artifact, split: str, export_dir: str, judged: str):
+    """The run config of an export (from its metadata), its `data` reading `split`.
+
+    Raises:
+      DataError: when the export records no run config.
+    """
+    from gan_tf import export
+    from gan_tf.config import Config
+    from gan_tf.errors import DataError
+
+    values = export.read_metadata(export_dir).get("config")
+    if not values:
+        raise DataError(f"{export_dir} records no run config; the {judged} gate needs one")
+    uri = artifact_utils.get_split_uris([examples], split)[0]
+    return Config.from_dict(values).override(
+        ["data.source=tfrecord", f"data.path={os.path.join(uri, '*')}", "data.data_dir="]
+    )
+
+
 def labelled_reference(examples: types.Artifact, split: str, export_dir: str, limit: int):
     """The first `limit` labelled images of `split`, normal as the export's run defines it.
 
@@ -110,21 +167,39 @@ def labelled_reference(examples: types.Artifact, split: str, export_dir: str, li
     Returns:
       A `pipelines.gate.Labelled`.
     """
-    from gan_tf import export
-    from gan_tf.config import Config
-    from gan_tf.errors import DataError
     from gan_tf.families.anomaly import labelled_images
     from pipelines import gate
 
-    values = export.read_metadata(export_dir).get("config")
-    if not values:
-        raise DataError(f"{export_dir} records no run config; the detection gate needs one")
-    uri = artifact_utils.get_split_uris([examples], split)[0]
-    config = Config.from_dict(values).override(
-        ["data.source=tfrecord", f"data.path={os.path.join(uri, '*')}", "data.data_dir="]
-    )
+    config = run_config(examples, split, export_dir, "detection")
     images, anomalous = labelled_images(config, limit)
     return gate.Labelled(images, anomalous, config.data.normal_classes, config.anomaly.fpr)
+
+
+def labelled_sources(examples: types.Artifact, split: str, export_dir: str, limit: int):
+    """The first `limit` labelled images of `split` (domain A), read with the keys of the
+    export's run.
+
+    Returns:
+      A `pipelines.gate.Sources`.
+
+    Raises:
+      DataError: when the split is empty or has no labels.
+    """
+    from gan_tf.data import pipeline
+    from gan_tf.errors import DataError
+    from pipelines import gate
+
+    data = run_config(examples, split, export_dir, "translation").data
+    images, labels = [], []
+    for x, y in pipeline.image_batches(data, batch_size=1000, limit=limit, labels=True):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    if not labels or np.concatenate(labels).min() < 0:
+        raise DataError(
+            f"split {split!r} needs labelled images for the translation gate "
+            f"({'none' if not labels else 'some unlabelled'})"
+        )
+    return gate.Sources(np.concatenate(images), np.concatenate(labels))
 
 
 def _baseline_scores(
@@ -181,6 +256,7 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     baseline_blessing: InputArtifact[standard_artifacts.ModelBlessing] = None,
     split: Parameter[str] = "eval",
     image_key: Parameter[str] = "image",
+    reference_split: Parameter[str] = "",
 ):
     """Blesses the candidate only if its quality meets thresholds and the baseline.
 
@@ -194,36 +270,54 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
       baseline_model: the model to compare with, if any: the last one pushed (see
         `pipelines.components.pushed_baseline`), never the candidate itself.
       baseline_blessing: its blessing (its report is reused when the protocol matches).
-      split: reference split name.
+      split: reference split name; for `translation`, the labelled source images.
       image_key: feature holding the encoded images.
+      reference_split: the images that samples are compared with, if not `split`: a
+        translator's target domain (`eval_b`).
     """
     from pipelines import gate
 
     settings = gate.GateSettings.from_json(settings_json)
     baseline_model, baseline_blessing = usable_baseline(model, baseline_model, baseline_blessing)
-    reference = reference_batches(examples, split, image_key)
-    cache_key = f"tfx:{examples.uri}:{split}"
+    reference_split = reference_split or split
+    reference = reference_batches(examples, reference_split, image_key)
+    cache_key = f"tfx:{examples.uri}:{reference_split}"
     candidate_dir = serving_dir(model)
     detects = gate.DETECTION in settings.features
-    labelled = None
+    translates = gate.TRANSLATION in settings.features
+    labelled = sources = None
     if detects:
         labelled = labelled_reference(
             examples, split, candidate_dir, settings.num_samples[gate.DETECTION]
         )
+    if translates:
+        sources = labelled_sources(
+            examples, split, candidate_dir, settings.num_samples[gate.TRANSLATION]
+        )
 
-    def rescore(export_dir: str, source=None):
-        source = source or export_source(export_dir)
+    def judged(export_dir: str):
+        """`(generate, num_classes, translators)` of an export."""
+        if translates:
+            translators = export_translators(export_dir)
+            return gate.translations_by_seed(translators.translate, sources), 0, translators
+        source = export_source(export_dir)
+        return source.generate, source.num_classes, None
+
+    def rescore(export_dir: str, candidate=None):
+        generate, num_classes, translators = candidate or judged(export_dir)
         return gate.score(
-            source.generate,
+            generate,
             reference,
             settings,
             reference_cache_key=cache_key,
-            num_classes=source.num_classes,
+            num_classes=num_classes,
             score_images=export_scorer(export_dir) if detects else None,
             labelled=labelled,
+            translators=translators,
+            sources=sources,
         )
 
-    candidate = export_source(candidate_dir)
+    candidate = judged(candidate_dir)
     result = rescore(candidate_dir, candidate)
     baseline = _baseline_scores(baseline_model, baseline_blessing, result["protocol"], rescore)
     blessed, checks = gate.decide(result["scores"], settings, baseline)
@@ -238,10 +332,15 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
         "baseline_scores": baseline,
         "checks": checks,
         "settings": json_settings(settings),
-        "reference": f"{examples.uri} split {split!r}, first N images in file order",
+        "reference": f"{examples.uri} split {reference_split!r}, first N images in file order",
         "protocol": result["protocol"],
     }
-    grid = gate.sample_grid(candidate.generate, candidate.num_classes)
+    generate, num_classes, translators = candidate
+    grid = (
+        gate.translation_grid(translators, sources)
+        if translates
+        else gate.sample_grid(generate, num_classes)
+    )
     gate.write_report(report.uri, content, grid)
     gate.write_report(blessing.uri, content, grid)
     gate.write_tensorboard(candidate_dir, content, grid)
