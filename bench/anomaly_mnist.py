@@ -17,13 +17,14 @@ AUROC, AUPRC, the TPR at 5% FPR, training wall time and scoring throughput (imag
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import results  # noqa: E402  (bench/results.py)
 
 # Published one-class MNIST AUROC means for the README table (same protocol).
 PUBLISHED = {"Deep SVDD (Ruff et al. 2018)": 0.948, "OCGAN (Perera et al. 2019)": 0.975}
@@ -59,11 +60,7 @@ def run_digit(root: str, digit: int, overrides: list[str]) -> dict:
 
 
 def table(path: str) -> str:
-    rows = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            rows[row["digit"]] = row  # the newest line of each digit
+    rows = results.newest_rows(path, "digit")
     lines = [
         "| digit | AUROC | AUPRC | TPR @ 5% FPR | train (s) | score (img/s) |",
         "|---|---|---|---|---|---|",
@@ -89,16 +86,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--table", action="store_true", help="print the table of results")
     args = parser.parse_args()
-    results = os.path.join(args.root, "results.jsonl")
-    if args.table:
-        print(table(results))
-        return
-    os.makedirs(args.root, exist_ok=True)
-    for digit in [int(d) for d in args.digits.split(",")]:
-        row = run_digit(args.root, digit, args.set)
-        with open(results, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+    results.run_or_table(args.root, args.digits, args.set, args.table, run_digit, table)
 
 
 if __name__ == "__main__":

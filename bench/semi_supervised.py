@@ -14,7 +14,6 @@ of 10,000; Salimans et al. 2016, feature matching, 100 labels).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -22,6 +21,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import results  # noqa: E402  (bench/results.py)
 
 
 def run_draw(root: str, draw: int, overrides: list[str]) -> dict:
@@ -51,11 +52,7 @@ def run_draw(root: str, draw: int, overrides: list[str]) -> dict:
 
 
 def table(path: str) -> str:
-    rows = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            rows[row["draw"]] = row
+    rows = results.newest_rows(path, "draw")
     lines = ["| label draw | steps | test error (of 10,000) | train (s) |", "|---|---|---|---|"]
     for draw in sorted(rows):
         r = rows[draw]
@@ -80,16 +77,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--table", action="store_true")
     args = parser.parse_args()
-    results = os.path.join(args.root, "results.jsonl")
-    if args.table:
-        print(table(results))
-        return
-    os.makedirs(args.root, exist_ok=True)
-    for draw in [int(d) for d in args.draws.split(",")]:
-        row = run_draw(args.root, draw, args.set)
-        with open(results, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+    results.run_or_table(args.root, args.draws, args.set, args.table, run_draw, table)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ A CycleGAN's export (`export_translators`) has its own two signatures:
     translate_back   images [n,H,W,C_B] uint8 -> images [n,H,W,C_A] uint8   (G_BA, B -> A)
 
 (each translation depends on its own image only: the translators normalise per image).
+`score`, `classify` and both translations check their images' shape in the graph, as TF
+Serving does not: another size or channel count fails with "<signature> takes images of shape
+[n, H, W, C]" (`g_ab translates ...` for a translation) before any network runs.
 
 `generate` draws `z = latents_for_seeds(seeds)`, as `gan-tf generate` does, and applies the
 truncation `z <- psi * z` (psi = 1 leaves z unchanged; smaller psi trades diversity for
@@ -79,6 +82,32 @@ def image_to_uint8(images: tf.Tensor) -> tf.Tensor:
     """Maps [-1, 1] floats to uint8 as `gan_tf.images.to_uint8` does (round half to even)."""
     x = tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5)
     return tf.cast(tf.clip_by_value(x, 0.0, 255.0), tf.uint8)
+
+
+def checked_images(images: tf.Tensor, image_shape: tuple[int, ...], what: str) -> tf.Tensor:
+    """`images`, once a run-time check has found them `[n, *image_shape]`.
+
+    TF Serving feeds a signature's inputs without checking them against the shapes it
+    declares: without this check, images of another size or channel count would reach the
+    networks and fail deep inside them with an error that does not say what was wrong.
+
+    Args:
+      images: the batch a signature was given.
+      image_shape: `(H, W, C)` the signature takes.
+      what: how the message starts, e.g. `"score takes"`.
+
+    Returns:
+      `images`; running the graph on another shape raises `InvalidArgumentError`
+      "<what> images of shape [n, H, W, C]".
+    """
+    expected = ", ".join(map(str, image_shape))
+    check = tf.debugging.assert_equal(
+        tf.shape(images)[1:],
+        tf.constant(image_shape),
+        message=f"{what} images of shape [n, {expected}]",
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(images)
 
 
 class ServingModule(tf.Module):
@@ -221,6 +250,8 @@ class DetectorServingModule(ServingModule):
         """The `score` signature's outputs; an empty batch has empty outputs (the networks
         cannot run on zero images)."""
 
+        images = checked_images(images, self.image_shape, "score takes")
+
         def parts() -> dict[str, tf.Tensor]:
             out = self.detector.parts(images)
             return {"scores": out["scores"], "reconstructions": out["reconstructions"]}
@@ -263,6 +294,8 @@ class ClassifierServingModule(ServingModule):
         """Class probabilities and the most likely class; empty outputs for no images."""
         from gan_tf.data.pipeline import to_unit_range
 
+        images = checked_images(images, self.image_shape, "classify takes")
+
         def run() -> dict[str, tf.Tensor]:
             logits = tf.cast(self.classifier(to_unit_range(images)), tf.float32)
             return {"probabilities": tf.nn.softmax(logits), "labels": tf.argmax(logits, axis=1)}
@@ -304,14 +337,7 @@ class TranslatorServingModule(tf.Module):
         from gan_tf.data.pipeline import to_unit_range
 
         shape = [0, net.image_size, net.image_size, net.out_channels]
-        expected = ", ".join(map(str, net.image_shape))
-        check = tf.debugging.assert_equal(
-            tf.shape(images)[1:],
-            tf.constant(net.image_shape),
-            message=f"{net.name} translates images of shape [n, {expected}]",
-        )
-        with tf.control_dependencies([check]):
-            images = tf.identity(images)
+        images = checked_images(images, net.image_shape, f"{net.name} translates")
         return tf.cond(
             tf.shape(images)[0] > 0,
             lambda: image_to_uint8(net(to_unit_range(images), training=False)),

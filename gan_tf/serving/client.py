@@ -59,6 +59,29 @@ def _uint8_images(images) -> np.ndarray:
     return images
 
 
+def _as_input_dtype(key: str, value: Any, dtype: str) -> Any:
+    """`value` converted to a signature input's dtype (a name like `DT_INT64`) by the rules the
+    REST API applies to JSON, so a list of Python ints reaches an int64 input (TensorFlow
+    alone would send int32) and a float never becomes an integer on the way.
+
+    Raises:
+      InvalidArgument: for values of the wrong kind or out of the dtype's range.
+    """
+    import tensorflow as tf
+    from tensorflow.core.framework import types_pb2
+
+    from gan_tf.serving.inputs import InputSpec
+    from gan_tf.serving.json_codec import to_array
+
+    tf_dtype = tf.as_dtype(types_pb2.DataType.Value(dtype))
+    if tf_dtype == tf.string:
+        return value
+    spec = InputSpec(np.dtype(tf_dtype.as_numpy_dtype), tf_dtype, ())
+    if isinstance(value, np.ndarray) and value.dtype == spec.dtype:
+        return value
+    return to_array(value, spec, key)
+
+
 def _from_json(value: Any) -> np.ndarray:
     if isinstance(value, list) and value and isinstance(value[0], dict) and "b64" in value[0]:
         return np.array([base64.b64decode(v["b64"]) for v in value], dtype=object)
@@ -304,7 +327,7 @@ class ServingClient:
             response = self._http("POST", self._model_path() + ":predict", body)
             outputs = response["outputs"]
             if not isinstance(outputs, dict):  # TF Serving leaves a single output unnamed
-                names = list(self._signature_cache(signature_name or "serving_default"))
+                names = list(self._signature(signature_name or "serving_default")["outputs"])
                 outputs = {names[0] if len(names) == 1 else "outputs": outputs}
             return {key: _from_json(value) for key, value in outputs.items()}
         import tensorflow as tf
@@ -312,17 +335,30 @@ class ServingClient:
 
         request = predict_pb2.PredictRequest()
         self._model_spec(request.model_spec, signature_name)
+        # Inputs the signature does not declare are sent as they are: the server names them.
+        specs = self._signatures_read().get(signature_name or "serving_default", {})
         for key, value in inputs.items():
+            if key in specs.get("inputs", {}):
+                value = _as_input_dtype(key, value, specs["inputs"][key][0])
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
         response = self._rpc(self._predict_stub.Predict, request)
         return {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
 
-    def _signature_cache(self, signature_name: str) -> dict[str, Any]:
+    def _signatures_read(self) -> dict[str, dict[str, Any]]:
+        """`signatures()`, asked once per client."""
         if not hasattr(self, "_signatures"):
             self._signatures = self.signatures()
-        if signature_name not in self._signatures:
+        return self._signatures
+
+    def _signature(self, signature_name: str) -> dict[str, Any]:
+        """One signature of `signatures()`.
+
+        Raises:
+          InvalidArgument: if the model has no such signature.
+        """
+        if signature_name not in self._signatures_read():
             raise InvalidArgument(f"model {self.model!r} has no signature {signature_name!r}")
-        return self._signatures[signature_name]["outputs"]
+        return self._signatures[signature_name]
 
     def generate(
         self,

@@ -56,8 +56,14 @@ def _decode_strings(value: Any, key: str, depth: int) -> Any:
     raise InvalidArgument(f"input {key!r} expects strings, got {type(value).__name__}")
 
 
-def to_array(value: Any, spec: InputSpec, key: str, shape: Shape) -> np.ndarray:
+def to_array(value: Any, spec: InputSpec, key: str, shape: Shape | None = None) -> np.ndarray:
     """Converts a JSON value of a declared (and checked) shape to an array of the input's dtype.
+
+    Args:
+      value: nested lists (or an array) of the input's values.
+      spec: the signature input; only its dtype is read.
+      key: the input's name, for messages.
+      shape: the shape the value must have; None for any.
 
     Raises:
       InvalidArgument: for ragged lists or values of the wrong kind (e.g. 1.5 for int64).
@@ -71,7 +77,7 @@ def to_array(value: Any, spec: InputSpec, key: str, shape: Shape) -> np.ndarray:
         array = np.array(value)
     except ValueError:
         array = None
-    if array is None or array.shape != shape:
+    if array is None or (shape is not None and array.shape != shape):
         raise InvalidArgument(f"input {key!r} is not a rectangular numeric array")
     if array.size == 0:
         return array.astype(spec.dtype)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from mirrored_parity import fit_batches
 
 from gan_tf import distribute, presets
 from gan_tf.families.gan import build_gan
@@ -32,18 +33,6 @@ CASES = {
 }
 
 
-def two_steps(strategy, config, batches, init=None, build=build_gan):
-    with strategy.scope():
-        gan = build(config)
-    if init is not None:
-        for variable, value in zip(gan.variables, init):
-            variable.assign(value)
-    start = [v.numpy() for v in gan.variables]
-    dataset = tf.data.Dataset.from_tensor_slices(batches)  # two different global batches
-    history = gan.fit(dataset.repeat(), steps_per_epoch=2, epochs=1, verbose=0)
-    return gan, start, history.history
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_mirrored_steps_equal_single_device_steps(case):
     config = presets.smoke().override(
@@ -65,10 +54,10 @@ def test_mirrored_steps_equal_single_device_steps(case):
     labels = tf.constant([[3, 1, 4, 1, 5, 9, 2, 6], [5, 3, 5, 8, 9, 7, 9, 3]])
     data = (x, labels) if d.num_classes else x
 
-    single, start, single_logs = two_steps(tf.distribute.get_strategy(), config, data)
+    single, start, single_logs = fit_batches(tf.distribute.get_strategy(), config, data)
     mirrored_strategy = distribute.get_strategy("mirrored")
     assert mirrored_strategy.num_replicas_in_sync == 2
-    mirrored, _, mirrored_logs = two_steps(mirrored_strategy, config, data, init=start)
+    mirrored, _, mirrored_logs = fit_batches(mirrored_strategy, config, data, init=start)
 
     before = dict(zip([v.path for v in single.variables], start))
     moved = max(float(np.abs(before[v.path] - v.numpy()).max()) for v in single.generator.variables)
@@ -116,8 +105,8 @@ def test_mirrored_stylegan_steps_equal_single_device_steps(case):
         return model
 
     x = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
-    single, start, single_logs = two_steps(tf.distribute.get_strategy(), config, x, build=build)
-    mirrored, _, mirrored_logs = two_steps(
+    single, start, single_logs = fit_batches(tf.distribute.get_strategy(), config, x, build=build)
+    mirrored, _, mirrored_logs = fit_batches(
         distribute.get_strategy("mirrored"), config, x, init=start, build=build
     )
     g = single.generator
@@ -168,30 +157,29 @@ def test_mirrored_encoder_steps_equal_single_device_steps():
         ]
     )
 
-    def build():
+    def build(config):
         def make(generator, discriminator, **settings):
             return AnomalyGAN(generator, discriminator, build_encoder(config), 2, 1.0, **settings)
 
         model = build_gan(config, make, e_optimizer=keras.optimizers.SGD(0.5))
         model.step_counter.assign(2)
-        model.set_phase(2)
         return model
 
+    def enter_encoder_phase(model):
+        model.set_phase(2)  # copies the (now shared) EMA weights into the frozen generator
+
     x = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
-    runs = []
-    for strategy in (tf.distribute.get_strategy(), distribute.get_strategy("mirrored")):
-        with strategy.scope():
-            model = build()
-        if runs:
-            for variable, value in zip(model.variables, runs[0][1]):
-                variable.assign(value)
-            model.output_generator()  # the frozen copy of the (now equal) EMA generator
-        start = [v.numpy() for v in model.variables]
-        logs = model.fit(
-            tf.data.Dataset.from_tensor_slices(x).repeat(), steps_per_epoch=2, verbose=0
-        ).history
-        runs.append((model, start, logs))
-    (single, start, single_logs), (mirrored, _, mirrored_logs) = runs
+    single, start, single_logs = fit_batches(
+        tf.distribute.get_strategy(), config, x, build=build, prepare=enter_encoder_phase
+    )
+    mirrored, _, mirrored_logs = fit_batches(
+        distribute.get_strategy("mirrored"),
+        config,
+        x,
+        init=start,
+        build=build,
+        prepare=enter_encoder_phase,
+    )
     moved = max(float(np.abs(a - v.numpy()).max()) for a, v in zip(start, single.variables))
     assert moved > 1e-4
     for a, b in zip(single.variables, mirrored.variables):

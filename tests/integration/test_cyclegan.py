@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from mirrored_parity import fit_batches
 
 from gan_tf import checkpoint, distribute, families, presets, train
 from gan_tf import workdir as workdir_lib
@@ -218,18 +219,16 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
     )
     a = tf.random.stateless_uniform([3, 4, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
     b = tf.random.stateless_uniform([3, 4, 28, 28, 1], seed=[3, 4], minval=-1, maxval=1)
-    data = tf.data.Dataset.from_tensor_slices((a, b)).repeat()
-    runs = []
-    for strategy in (tf.distribute.get_strategy(), distribute.get_strategy("mirrored")):
-        with strategy.scope():
-            model = families.for_config(config).build()
-        if runs:
-            for variable, value in zip(model.variables, runs[0][1]):
-                variable.assign(value)
-        start = [v.numpy() for v in model.variables]
-        logs = model.fit(data, steps_per_epoch=3, verbose=0).history
-        runs.append((model, start, logs))
-    (single, start, single_logs), (mirrored, _, mirrored_logs) = runs
+
+    def build(config):
+        return families.for_config(config).build()
+
+    single, start, single_logs = fit_batches(
+        tf.distribute.get_strategy(), config, (a, b), build=build
+    )
+    mirrored, _, mirrored_logs = fit_batches(
+        distribute.get_strategy("mirrored"), config, (a, b), init=start, build=build
+    )
     assert max(float(np.abs(s - v.numpy()).max()) for s, v in zip(start, single.variables)) > 1e-4
     # 3 steps x 4 fakes through a buffer of 5: stored, then swapped.
     assert int(single.pool_filled.numpy()) == 5

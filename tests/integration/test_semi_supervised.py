@@ -109,6 +109,8 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
     discriminator's Gaussian noise is drawn per replica (a different draw, not different
     maths), so it is off here."""
 
+    from mirrored_parity import fit_batches
+
     from gan_tf.families.gan import build_gan
     from gan_tf.families.semi_supervised import unconditional
     from gan_tf.models.semi_supervised import SemiSupervisedGAN
@@ -125,7 +127,7 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
         ]
     )
 
-    def build():
+    def build(config):
         def make(generator, discriminator, **settings):
             return SemiSupervisedGAN(generator, build_classifier(config), **settings)
 
@@ -134,18 +136,13 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
     x = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
     xl = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[3, 4], minval=-1, maxval=1)
     y = tf.constant([[3, 1, 4, 1, 5, 9, 2, 6], [5, 3, 5, 8, 9, 7, 9, 3]], tf.int32)
-    data = tf.data.Dataset.from_tensor_slices((x, (xl, y))).repeat()
-    runs = []
-    for strategy in (tf.distribute.get_strategy(), distribute.get_strategy("mirrored")):
-        with strategy.scope():
-            model = build()
-        if runs:
-            for variable, value in zip(model.variables, runs[0][1]):
-                variable.assign(value)
-        start = [v.numpy() for v in model.variables]
-        logs = model.fit(data, steps_per_epoch=2, verbose=0).history
-        runs.append((model, start, logs))
-    (single, start, single_logs), (mirrored, _, mirrored_logs) = runs
+    data = (x, (xl, y))
+    single, start, single_logs = fit_batches(
+        tf.distribute.get_strategy(), config, data, build=build
+    )
+    mirrored, _, mirrored_logs = fit_batches(
+        distribute.get_strategy("mirrored"), config, data, init=start, build=build
+    )
     assert max(float(np.abs(a - v.numpy()).max()) for a, v in zip(start, single.variables)) > 1e-4
     for a, b in zip(single.variables, mirrored.variables):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-5, err_msg=a.path)

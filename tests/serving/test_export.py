@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import export, images, sampling
+from gan_tf import export, families, images, presets, sampling
 from gan_tf.errors import GanTfError
 
 SEEDS = np.array([7, 0, 123456789, 3, 2**40], np.int64)
@@ -332,6 +332,36 @@ def test_an_export_interrupted_at_any_moment_never_shows_a_partial_version(tmp_p
     want = call(tf.saved_model.load(str(base / "1")), "generate", **generate_inputs(SEEDS))
     got = call(newest, "generate", **generate_inputs(SEEDS))
     np.testing.assert_array_equal(got["images"], want["images"])
+
+
+IMAGE_SIGNATURES = {
+    "score": (
+        presets.anomaly_mnist,
+        ["model.generator.width=8", "model.discriminator.width=8", "model.encoder.width=8"],
+    ),
+    "classify": (
+        presets.ssgan_mnist,
+        ["model.generator.units=16,16", "model.discriminator.units=16,8"],
+    ),
+}
+
+
+@pytest.mark.parametrize("signature", sorted(IMAGE_SIGNATURES))
+def test_image_signatures_refuse_images_of_another_shape(tmp_path, signature):
+    """TF Serving feeds inputs without checking the shapes a signature declares: the graph
+    names what it takes, also for a shape with as many pixels (which a dense network would
+    otherwise take)."""
+    preset, settings = IMAGE_SIGNATURES[signature]
+    family = families.for_config(preset().override(settings))
+    path = family.export(family.inference(family.build()), str(tmp_path / "1"), {"step": 0})
+    fn = tf.saved_model.load(path).signatures[signature]
+    assert fn(images=tf.zeros([2, 28, 28, 1], tf.uint8))  # the declared shape runs
+    for shape in ([2, 28, 28, 3], [2, 32, 32, 1], [1, 14, 56, 1]):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=rf"{signature} takes images of shape \[n, 28, 28, 1\]",
+        ):
+            fn(images=tf.zeros(shape, tf.uint8))
 
 
 def test_bad_arguments(tmp_path, generator):

@@ -208,6 +208,25 @@ def test_client_errors(client):
         client.generate([1.5])
 
 
+def test_plain_python_values_take_the_signature_dtype(server, expected):
+    """A list of Python ints (which TensorFlow alone would send as int32) reaches the int64
+    `seeds` over gRPC as over REST, and values REST refuses are refused alike."""
+    inputs = {"seeds": SEEDS[:3], "truncation": [1, 1, 1]}  # ints for float32 too
+    assert all(type(seed) is int for seed in inputs["seeds"])
+    with (
+        ServingClient(f"grpc://{server.grpc_target}", timeout=20) as over_grpc,
+        ServingClient(server.rest_url, timeout=20) as over_rest,
+    ):
+        images = over_grpc.predict(inputs, "generate")["images"]
+        np.testing.assert_array_equal(images, over_rest.predict(inputs, "generate")["images"])
+        np.testing.assert_array_equal(images, expected[:3])
+        for client in (over_grpc, over_rest):
+            with pytest.raises(ServingError, match="'seeds' expects int64 values, got float"):
+                client.predict({"seeds": [1.5], "truncation": [1.0]}, "generate")
+            with pytest.raises(ServingError, match="'seeds': value out of range for int64"):
+                client.predict({"seeds": [2**64], "truncation": [1.0]}, "generate")
+
+
 def test_grpc_wrong_dtype_and_unknown_version(server):
     channel = grpc.insecure_channel(server.grpc_target)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)

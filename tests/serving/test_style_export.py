@@ -126,7 +126,7 @@ def test_served_mix_and_generate_equal_the_saved_model(base_path, loaded, scheme
     with run_server(base_path, model_name="style") as server:
         url = server.rest_url if scheme == "rest" else f"grpc://{server.grpc_target}"
         with ServingClient(url, "style", timeout=30) as client:
-            crossover = np.full(4, 2, np.int64)
+            crossover = [2, 2, 2, 2]  # Python ints: int64 on the wire as the signature says
             inputs = {"seed_a": SEEDS, "seed_b": SEEDS[::-1].copy(), "crossover": crossover}
             served = client.predict(inputs, "mix")["images"]
             generated = client.generate(SEEDS, truncation=0.5)
