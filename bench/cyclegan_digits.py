@@ -72,7 +72,6 @@ def domain_data(config):
 
 
 def measure(config, workdir: str) -> dict:
-
     from gan_tf import families
     from gan_tf.families.cyclegan import translate
     from gan_tf.metrics import fid, translation
