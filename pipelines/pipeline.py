@@ -60,8 +60,9 @@ def input_config(
 
     Args:
       data_root: directory of TFRecord files of `tf.Example`.
-      split_dirs: use `<split>/*` for each split (True), split all files 9:1 by hash into
-        `train` and `eval` (False), or decide from what `data_root` holds (None).
+      split_dirs: use `<split>/*` for each split (True, not checked: the root may be remote
+        and filled later), split all files 9:1 by hash into `train` and `eval` (False), or
+        decide from what `data_root` holds (None).
       splits: the pipeline splits; other than `train` and `eval` (a second domain's), they
         must be sub-directories.
 
@@ -70,20 +71,27 @@ def input_config(
       when the input is already split).
 
     Raises:
-      DataError: when splits other than `train` and `eval` are not sub-directories.
+      DataError: when splits other than `train` and `eval` are not sub-directories (or
+        are to be hashed).
     """
     import tensorflow as tf
 
     from gan_tf.errors import DataError
 
-    present = [s for s in splits if tf.io.gfile.isdir(os.path.join(data_root, s))]
+    hashable = tuple(splits) == ("train", "eval")
     if split_dirs is None:
+        present = [s for s in splits if tf.io.gfile.isdir(os.path.join(data_root, s))]
         split_dirs = len(present) == len(splits)
-    if tuple(splits) != ("train", "eval") and (not split_dirs or len(present) < len(splits)):
-        missing = [f"{s}/" for s in splits if s not in present]
+        if not split_dirs and not hashable:
+            missing = [f"{s}/" for s in splits if s not in present]
+            raise DataError(
+                f"{data_root} must hold one directory of TFRecords per split "
+                f"({', '.join(f'{s}/' for s in splits)}); missing: {', '.join(missing)}"
+            )
+    elif not split_dirs and not hashable:
         raise DataError(
-            f"{data_root} must hold one directory of TFRecords per split "
-            f"({', '.join(f'{s}/' for s in splits)}); missing: {', '.join(missing)}"
+            f"splits {', '.join(splits)} cannot be hashed from one pool of files; give one "
+            "directory per split"
         )
     if split_dirs:
         return (

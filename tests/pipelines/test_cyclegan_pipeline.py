@@ -120,6 +120,8 @@ def test_a_two_domain_root_without_domain_b_is_refused(tmp_path):
         (tmp_path / split).mkdir()
     with pytest.raises(DataError, match="missing: eval_b/"):
         pipeline.input_config(str(tmp_path), None, ["train", "eval", "train_b", "eval_b"])
+    with pytest.raises(DataError, match="cannot be hashed from one pool"):
+        pipeline.input_config(str(tmp_path), False, ["train", "eval", "train_b", "eval_b"])
     (tmp_path / "eval_b").mkdir()
     in_config, out_config = pipeline.input_config(
         str(tmp_path), None, ["train", "eval", "train_b", "eval_b"]

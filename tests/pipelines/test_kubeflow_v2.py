@@ -8,7 +8,7 @@ from gan_tf import cli
 from pipelines import pipeline
 
 
-def test_compiled_spec_is_json_naming_every_component(tmp_path, capsys):
+def compile_spec(tmp_path, preset: str) -> tuple[int, dict]:
     out = tmp_path / "spec.json"
     status = cli.main(
         [
@@ -17,7 +17,7 @@ def test_compiled_spec_is_json_naming_every_component(tmp_path, capsys):
             "--target",
             "kubeflow_v2",
             "--preset",
-            "smoke",
+            preset,
             "--out",
             str(out),
             "--pipeline-root",
@@ -30,9 +30,13 @@ def test_compiled_spec_is_json_naming_every_component(tmp_path, capsys):
             "gcr.io/project/gan-tf:test",
         ]
     )
+    return status, json.loads(out.read_text()) if status == 0 else {}
+
+
+def test_compiled_spec_is_json_naming_every_component(tmp_path, capsys):
+    status, spec = compile_spec(tmp_path, "smoke")
     assert status == 0
-    assert str(out) in capsys.readouterr().out
-    spec = json.loads(out.read_text())
+    assert str(tmp_path / "spec.json") in capsys.readouterr().out
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     for component in pipeline.COMPONENT_IDS:
         assert any(task.startswith(component) for task in tasks), component
@@ -40,3 +44,30 @@ def test_compiled_spec_is_json_naming_every_component(tmp_path, capsys):
     assert "gcr.io/project/gan-tf:test" in text
     assert "pipelines.trainer_module.run_fn" in text
     assert spec["pipelineSpec"]["pipelineInfo"]["name"] == "gan-tf"
+
+
+def test_a_two_domain_preset_compiles_with_its_domain_b_splits(tmp_path):
+    """The remote data root is not there at compile time: the four split directories are
+    taken on trust, the Trainer gets `train` and `train_b`, the gate's reference is
+    `eval_b`."""
+    status, spec = compile_spec(tmp_path, "cyclegan_digits")
+    assert status == 0
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+
+    def parameter(task: str, name: str) -> str:
+        value = tasks[task]["inputs"]["parameters"][name]["runtimeValue"]["constantValue"]
+        return value["stringValue"]
+
+    splits = json.loads(parameter("ImportExampleGen", "input_config"))["splits"]
+    assert [(s["name"], s["pattern"]) for s in splits] == [
+        ("train", "train/*"),
+        ("eval", "eval/*"),
+        ("train_b", "train_b/*"),
+        ("eval_b", "eval_b/*"),
+    ]
+    assert json.loads(parameter("Trainer", "train_args"))["splits"] == ["train", "train_b"]
+    assert parameter("SampleQualityGate", "reference_split") == "eval_b"
+    assert json.loads(parameter("SampleQualityGate", "settings_json"))["features"] == [
+        "translation",
+        "domain",
+    ]
