@@ -203,8 +203,8 @@ def stylegan_mnist() -> Config:
 
     The mapping network learns at StyleGAN's 0.01 of the generator's rate (equalised, see
     `gan_tf.networks.stylegan.ScaledDense`): at the full rate its output collapsed to one w
-    (spread across z 0.022 against a norm of 5.2 after 1,970 steps) and every seed drew the
-    same digit."""
+    (spread across z 0.022 against a norm of 5.2 after 1,970 steps). With it w varies, but
+    the images still collapse to one digit (README, "Style-based generator")."""
     base = dcgan_mnist()
     return dataclasses.replace(
         base,
