@@ -80,6 +80,27 @@ def export_source(export_dir: str):
     return sources.from_export(export_dir)
 
 
+def export_signatures(export_dir: str, names: tuple[str, ...], judged: str) -> list:
+    """The signatures `names` of an exported model, loaded once.
+
+    Raises:
+      DataError: naming what the gate judges, if the export lacks one of them.
+    """
+    import tensorflow as tf
+
+    from gan_tf.errors import DataError
+
+    try:
+        signatures = tf.saved_model.load(export_dir).signatures
+        return [signatures[name] for name in names]
+    except (OSError, ValueError, KeyError) as e:
+        wanted = " and ".join(repr(name) for name in names)
+        raise DataError(
+            f"cannot load exported model {export_dir} with {wanted} signature"
+            f"{'s' if len(names) > 1 else ''} (the {judged}): {e}"
+        ) from None
+
+
 def export_scorer(export_dir: str):
     """An exported anomaly detector's `score` signature: uint8 NHWC images -> scores.
 
@@ -88,15 +109,9 @@ def export_scorer(export_dir: str):
     """
     import tensorflow as tf
 
-    from gan_tf.errors import DataError
-
-    try:
-        signature = tf.saved_model.load(export_dir).signatures["score"]
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(
-            f"cannot load exported model {export_dir} with a 'score' signature (the detection "
-            f"gate judges anomaly detectors): {e}"
-        ) from None
+    (signature,) = export_signatures(
+        export_dir, ("score",), "detection gate judges anomaly detectors"
+    )
 
     def score(images):
         return signature(images=tf.constant(images, tf.uint8))["scores"].numpy()
@@ -113,17 +128,11 @@ def export_translators(export_dir: str):
     """
     import tensorflow as tf
 
-    from gan_tf.errors import DataError
     from pipelines import gate
 
-    try:
-        signatures = tf.saved_model.load(export_dir).signatures
-        there, back = signatures["translate"], signatures["translate_back"]
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(
-            f"cannot load exported model {export_dir} with 'translate' and 'translate_back' "
-            f"signatures (the translation gate judges translators): {e}"
-        ) from None
+    there, back = export_signatures(
+        export_dir, ("translate", "translate_back"), "translation gate judges translators"
+    )
 
     def call(signature):
         def run(images):

@@ -251,3 +251,17 @@ def test_accuracy_below_the_threshold_is_refused_and_nothing_pushed(runs):
     assert summary.blessed is False and summary.pushed_path is None
     assert _versions(os.path.join(runs.run.serving_base, "cyclegan")) == runs.serving_after_pass
     assert "translation gate: NOT BLESSED" in summary.text()
+
+
+def test_the_translation_gate_refuses_an_export_that_is_not_a_translator(tmp_path):
+    from pipelines.components.sample_quality import export_translators
+
+    class Generator(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
+        def generate(self, seeds):
+            return {"images": tf.zeros([tf.shape(seeds)[0], 28, 28, 1], tf.uint8)}
+
+    module = Generator()
+    tf.saved_model.save(module, str(tmp_path), signatures={"generate": module.generate})
+    with pytest.raises(DataError, match="'translate' and 'translate_back' signatures"):
+        export_translators(str(tmp_path))
