@@ -336,7 +336,9 @@ class CycleConfig:
 
     Domain A is read as `data` says, domain B as `data_b` says (any source `data` reads);
     both at `data.image_size`, each with its own channels. Generators G_AB, G_BA and
-    discriminators D_A, D_B are `gan_tf.networks.cyclegan` networks with these settings.
+    discriminators D_A, D_B are `gan_tf.networks.cyclegan` networks (`model.arch=cyclegan`)
+    whose settings are `model.generator` (`width`, `blocks`) and `model.discriminator`
+    (`width`).
 
     Attributes:
       cycle_weight: lambda, the weight of the cycle L1 losses |G_BA(G_AB(a)) - a| and
@@ -345,17 +347,41 @@ class CycleConfig:
         (0 = off; needs equal channels). The paper uses 0.5 * cycle_weight.
       buffer_size: past fakes each discriminator is shown from (Shrivastava et al. 2017);
         0 shows only the current fakes.
-      g_width: the generators' first convolution width (x2, x4 after each downsampling).
-      g_blocks: residual blocks of each generator at the lowest resolution.
-      d_width: the PatchGAN discriminators' first convolution width.
     """
 
     cycle_weight: float = 10.0
     identity_weight: float = 0.0
     buffer_size: int = 50
-    g_width: int = 32
-    g_blocks: int = 3
-    d_width: int = 32
+
+
+# CycleGAN network settings of earlier versions' `cycle` section -> (network, setting) of
+# `model.arch=cyclegan`, read by `Config.from_dict`.
+LEGACY_CYCLE_KEYS = {
+    "g_width": ("generator", "width"),
+    "g_blocks": ("generator", "blocks"),
+    "d_width": ("discriminator", "width"),
+}
+
+
+def migrate_cycle_section(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Moves the network settings an earlier version kept in `cycle` to `model.generator` /
+    `model.discriminator` of architecture `cyclegan` for a CycleGAN run, and drops them from
+    other runs' configs, which wrote them unread (a config without them is returned as it
+    is)."""
+    values = dict(values)
+    cycle = dict(values.get("cycle") or {})
+    legacy = [k for k in cycle if k in LEGACY_CYCLE_KEYS]
+    if not legacy:
+        return values
+    settings = {key: cycle.pop(key) for key in legacy}
+    model = dict(values.get("model") or {})
+    if model.get("family") != "cyclegan":  # written by every run, read by CycleGAN only
+        return {**values, "cycle": cycle}
+    nets = {role: dict(model.get(role) or {}) for role in ("generator", "discriminator")}
+    for key, value in settings.items():
+        role, name = LEGACY_CYCLE_KEYS[key]
+        nets[role][name] = value
+    return {**values, "cycle": cycle, "model": {**model, "arch": "cyclegan", **nets}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,6 +416,8 @@ class Config:
         Raises:
           ConfigError: on an unknown section or field, or a value of the wrong type.
         """
+        if isinstance(values, Mapping):
+            values = migrate_cycle_section(values)
         return _from_dict(cls, values, prefix="")
 
     @classmethod

@@ -262,7 +262,12 @@ def cyclegan_digits() -> Config:
     return Config(
         data=DataConfig(name="sklearn_digits", shuffle_buffer=1797),
         data_b=DataConfig(name="mnist"),
-        model=ModelConfig(family="cyclegan"),
+        model=ModelConfig(
+            family="cyclegan",
+            arch="cyclegan",
+            generator={"width": 32, "blocks": 3},
+            discriminator={"width": 32},
+        ),
         loss=LossConfig(name="least_squares"),
         train=TrainConfig(
             batch_size=16,

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.config import Config
+from gan_tf.errors import ConfigError
 
 
 class Family:
@@ -49,11 +50,17 @@ class Family:
     # -- configuration -----------------------------------------------------------------
 
     def validate(self) -> None:
-        """Checks settings only this family reads.
+        """Checks settings only this family reads (here: that it trains `model.arch`).
 
         Raises:
           ConfigError: naming the first bad key.
         """
+        arch = self.config.model.arch
+        if arch not in self.architectures:
+            raise ConfigError(
+                f"model.arch={arch!r} is not an architecture of the {self.name} family; "
+                f"expected one of {', '.join(self.architectures)}"
+            )
 
     # -- training ----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import images
+from gan_tf import images, networks
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError, DataError, GanTfError
 from gan_tf.families import register
@@ -49,14 +49,15 @@ def domain_config(config: Config, domain: str) -> Config:
 
 def build_networks(config: Config) -> tuple[Translator, Translator, PatchDiscriminator, ...]:
     """The unbuilt `(G_AB, G_BA, D_A, D_B)` of a run."""
-    c, size = config.cycle, config.data.image_size
+    networks.check_kwargs(config.model)
+    size, model = config.data.image_size, config.model
     ca, cb = config.data.channels, config.data_b.channels
-    g = {"width": c.g_width, "blocks": c.g_blocks}
+    g, d = dict(model.generator), dict(model.discriminator)
     return (
         Translator(size, ca, cb, name="g_ab", **g),
         Translator(size, cb, ca, name="g_ba", **g),
-        PatchDiscriminator(size, ca, c.d_width, name="d_a"),
-        PatchDiscriminator(size, cb, c.d_width, name="d_b"),
+        PatchDiscriminator(size, ca, name="d_a", **d),
+        PatchDiscriminator(size, cb, name="d_b", **d),
     )
 
 
@@ -111,6 +112,7 @@ class CycleGANFamily(Family):
     """Two translators and two PatchGAN discriminators trained on unpaired domains."""
 
     name = "cyclegan"
+    architectures = networks.family_architectures("cyclegan")
     data_sections = ("data", "data_b")
 
     def __init__(self, config: Config):
@@ -118,6 +120,7 @@ class CycleGANFamily(Family):
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def validate(self) -> None:
+        super().validate()
         c, t, cy = self.config, self.config.train, self.config.cycle
         a, b = c.data, c.data_b
         if a.image_size != b.image_size:

@@ -153,15 +153,11 @@ class GANFamily(Family):
 
     name = "gan"
     grows = True
-    architectures = tuple(a for a in networks.ARCHITECTURES if a not in networks.STYLE_BASED)
+    architectures = networks.family_architectures("gan")
 
     def validate(self) -> None:
+        super().validate()
         config, t = self.config, self.config.train
-        if config.model.arch not in self.architectures:
-            raise ConfigError(
-                f"model.arch={config.model.arch!r} is not an architecture of the {self.name} "
-                f"family; expected one of {', '.join(self.architectures)}"
-            )
         if t.d_steps > streams.MAX_PASSES:
             raise ConfigError(
                 f"train.d_steps must be at most {streams.MAX_PASSES}, got {t.d_steps}"

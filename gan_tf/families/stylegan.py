@@ -24,7 +24,7 @@ class StyleGANFamily(GANFamily):
     """Style-based generator and its discriminator, trained adversarially."""
 
     name = "stylegan"
-    architectures = networks.STYLE_BASED
+    architectures = networks.family_architectures("stylegan")
 
     def build(self) -> StyleGAN:
         return build_gan(self.config, StyleGAN)

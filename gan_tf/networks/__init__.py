@@ -17,6 +17,7 @@ from typing import Any
 from gan_tf.config import Config, ModelConfig
 from gan_tf.errors import ConfigError
 from gan_tf.networks.base import Discriminator, Generator
+from gan_tf.networks.cyclegan import PatchDiscriminator, Translator
 from gan_tf.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_tf.networks.heads import Classifier, Encoder
 from gan_tf.networks.mlp import MLPDiscriminator, MLPGenerator
@@ -28,9 +29,21 @@ ARCHITECTURES: dict[str, tuple[type[Generator], type[Discriminator]]] = {
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "resnet": (ResNetGenerator, ResNetDiscriminator),
     "stylegan": (StyleGenerator, StyleDiscriminator),
+    # Generators G_AB, G_BA and discriminators D_A, D_B of unpaired translation.
+    "cyclegan": (Translator, PatchDiscriminator),
 }
-# Architectures only their own family trains (`model.family=stylegan`).
-STYLE_BASED = ("stylegan",)
+# Architectures only one family trains -> that family (`model.family`); the `gan` family
+# trains every other one.
+FAMILY_OWNED = {"stylegan": "stylegan", "cyclegan": "cyclegan"}
+
+
+def family_architectures(family: str) -> tuple[str, ...]:
+    """The architectures family `family` trains (`model.arch`)."""
+    if family in FAMILY_OWNED.values():
+        return tuple(a for a, owner in FAMILY_OWNED.items() if owner == family)
+    return tuple(a for a in ARCHITECTURES if a not in FAMILY_OWNED)
+
+
 ROLES = ("generator", "discriminator", "encoder")
 # The class of each role: an encoder's body is the architecture's discriminator.
 _ROLE_CLASS = {"generator": 0, "discriminator": 1, "encoder": 1}

@@ -13,10 +13,10 @@ from mirrored_parity import fit_batches
 
 from gan_tf import checkpoint, distribute, families, presets, train
 from gan_tf import workdir as workdir_lib
-from gan_tf.config import DataConfig
+from gan_tf.config import Config, DataConfig
 from gan_tf.data import pipeline, sklearn_digits, sources
 from gan_tf.errors import ConfigError, DataError
-from gan_tf.families.cyclegan import first_images, translate
+from gan_tf.families.cyclegan import build_networks, first_images, translate
 from gan_tf.models.cyclegan import pool_query
 
 TINY = [
@@ -24,9 +24,9 @@ TINY = [
     "data.shuffle_buffer=64",
     "data_b.limit=64",
     "data_b.shuffle_buffer=64",
-    "cycle.g_width=4",
-    "cycle.g_blocks=1",
-    "cycle.d_width=4",
+    "model.generator.width=4",
+    "model.generator.blocks=1",
+    "model.discriminator.width=4",
     "cycle.buffer_size=6",
     "train.batch_size=4",
     "train.steps=4",
@@ -245,6 +245,8 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
         (["data_b.channels=3", "cycle.identity_weight=1"], ConfigError, "equal channels"),
         (["data_b.num_classes=10"], ConfigError, "unconditional"),
         (["train.diffaugment=translation"], ConfigError, "without DiffAugment"),
+        (["model.arch=dcgan"], ConfigError, "not an architecture of the cyclegan family"),
+        (["model.generator.depth=2"], ConfigError, "unknown setting model.generator.depth"),
     ],
 )
 def test_bad_settings_are_refused(tiny, tmp_path, overrides, error, match):
@@ -283,3 +285,21 @@ def test_networks_round_trip_through_their_config():
     assert PatchDiscriminator(28, 1, width=4)(tf.zeros([2, 28, 28, 1])).shape == (2, 7, 7, 1)
     with pytest.raises(ConfigError, match="multiple of 4"):
         Translator(30, 1, 1)
+
+
+def test_configs_of_earlier_versions_load_with_their_network_settings_moved():
+    """Earlier versions kept the CycleGAN network sizes in `cycle` (`g_width`, `g_blocks`,
+    `d_width`) and wrote them into every run's config.json."""
+    old = presets.cyclegan_digits().to_dict()
+    old["model"] = {**old["model"], "arch": "dcgan", "generator": {}, "discriminator": {}}
+    old["cycle"] = {**old["cycle"], "g_width": 8, "g_blocks": 2, "d_width": 4}
+    config = Config.from_dict(old)
+    assert config.model.arch == "cyclegan"
+    assert config.model.generator == {"width": 8, "blocks": 2}
+    assert config.model.discriminator == {"width": 4}
+    g_ab, _, d_a, _ = build_networks(config)
+    assert (g_ab.width, g_ab.blocks, d_a.width) == (8, 2, 4)
+    # Another family's config held them unread: they are dropped, its networks untouched.
+    dcgan = presets.dcgan_mnist().to_dict()
+    dcgan["cycle"] = {**dcgan["cycle"], "g_width": 8, "g_blocks": 2, "d_width": 4}
+    assert Config.from_dict(dcgan) == presets.dcgan_mnist()

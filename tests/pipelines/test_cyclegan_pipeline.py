@@ -39,9 +39,9 @@ TINY = (
     "train.checkpoint_every=10",
     "train.image_every=20",
     "train.embed_samples=0",
-    "cycle.g_width=8",
-    "cycle.g_blocks=1",
-    "cycle.d_width=8",
+    "model.generator.width=8",
+    "model.generator.blocks=1",
+    "model.discriminator.width=8",
 )
 TINY_GATE = dataclasses.replace(
     presets.CYCLEGAN,

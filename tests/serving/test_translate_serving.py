@@ -21,7 +21,7 @@ def base_path(tmp_path_factory) -> str:
     """Version 1: the export of freshly initialised small translators (the contract does
     not depend on training)."""
     config = presets.cyclegan_digits().override(
-        ["cycle.g_width=4", "cycle.g_blocks=1", "cycle.d_width=4"]
+        ["model.generator.width=4", "model.generator.blocks=1", "model.discriminator.width=4"]
     )
     family = families.for_config(config)
     base = str(tmp_path_factory.mktemp("models") / "cyclegan")

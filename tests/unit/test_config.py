@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import tensorflow as tf
 
-from gan_tf import distribute, presets, train
+from gan_tf import distribute, families, presets, train
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError
 from gan_tf.families.gan import build_gan
@@ -67,6 +68,12 @@ def test_presets_are_valid_configs(name):
     train.validate(cfg)
     assert cfg.train.strategy in distribute.STRATEGIES
     parse_metrics(cfg.eval.metrics, cfg.eval.features)
+    if cfg.model.family == "cyclegan":  # translators, not a generator of latents
+        model = families.for_config(cfg).build()
+        b = cfg.data_b
+        images = model.g_ab(tf.zeros([4, cfg.data.image_size, cfg.data.image_size, 1]))
+        assert images.shape == (4, b.image_size, b.image_size, b.channels)
+        return
     gan = build_gan(cfg)  # networks, loss, DiffAugment policy, optimizers
     d = cfg.data
     # A batch of 4: minibatch standard deviation (stylegan_mnist) takes groups of 4.
