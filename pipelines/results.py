@@ -47,10 +47,22 @@ class RunSummary:
             f"--model_name={self.model_name} --model_base_path={base}",
             f"serve (no TF Serving binary here): gan-tf serve --model-base-path {base} "
             f"--model-name {self.model_name}",
-            f"query: gan-tf query --url http://127.0.0.1:8501 --model-name {self.model_name} "
-            "--seeds 0-15 --out samples.png",
+            self._query_hint(),
         ]
         return "\n".join(lines)
+
+    def _query_hint(self) -> str:
+        url = "http://127.0.0.1:8501"
+        features = (self.report or {}).get("settings", {}).get("features", ())
+        if gate.TRANSLATION in features:  # a translator has no `generate` to query
+            return (
+                f"translate: ServingClient('{url}', '{self.model_name}').translate(images) "
+                "(gan_tf.serving.client; uint8 [n, H, W, C] images of domain A)"
+            )
+        return (
+            f"query: gan-tf query --url {url} --model-name {self.model_name} "
+            "--seeds 0-15 --out samples.png"
+        )
 
 
 def shown(path: str) -> str:

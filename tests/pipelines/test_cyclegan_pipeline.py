@@ -251,6 +251,11 @@ def test_accuracy_below_the_threshold_is_refused_and_nothing_pushed(runs):
     assert summary.blessed is False and summary.pushed_path is None
     assert _versions(os.path.join(runs.run.serving_base, "cyclegan")) == runs.serving_after_pass
     assert "translation gate: NOT BLESSED" in summary.text()
+    # A translator has no `generate`: the hint is its `translate`, not `gan-tf query --seeds`.
+    assert "ServingClient('http://127.0.0.1:8501', 'cyclegan').translate(images)" in (
+        summary.text()
+    )
+    assert "--seeds" not in summary.text()
 
 
 def test_the_translation_gate_refuses_an_export_that_is_not_a_translator(tmp_path):
