@@ -306,6 +306,8 @@ class SemiSupervisedConfig:
       unsupervised_weight: weight of the real/fake terms of the discriminator loss.
       eval_every: steps between test-error evaluations on `eval_split` (0 = off).
       eval_split: the labelled split of the test error.
+      classifier_ema: decay of a moving average of the discriminator's weights (0 = none),
+        which is then the classifier that evaluation and the export use.
     """
 
     labels_per_class: int = 10
@@ -313,6 +315,7 @@ class SemiSupervisedConfig:
     unsupervised_weight: float = 1.0
     eval_every: int = 0
     eval_split: str = "test"
+    classifier_ema: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,14 +3,16 @@ labels (Salimans et al. 2016; `gan_tf.models.semi_supervised`).
 
 Data: `semi.labels_per_class` labelled training images per class (a seeded "label draw"),
 every training image unlabelled, and the generator's images. Its inference object holds the
-EMA generator (samples, sample-quality metrics) and the classifier, which the export serves
-as a `classify` signature beside the generator's. Training-time evaluation is the test error
+EMA generator (samples, sample-quality metrics) and the classifier (the discriminator, or its
+moving average with `semi.classifier_ema`), which the export serves as a `classify`
+signature beside the generator's. Training-time evaluation is the test error
 on `semi.eval_split`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import keras
@@ -110,7 +112,7 @@ class TestError(keras.callbacks.Callback):
         if self._data is None:
             self._data = labelled_split(self.config, self.config.semi.eval_split)
         images, labels = self._data
-        error = float(np.mean(classify(self.model.discriminator, images) != labels))
+        error = float(np.mean(classify(self.model.output_classifier(), images) != labels))
         self.history.append((step, error))
         with self.writer.as_default(step=step):
             tf.summary.scalar("semi/test_error", error)
@@ -144,6 +146,8 @@ class SemiSupervisedFamily(GANFamily):
                 "semi.labels_per_class must be > 0, semi.eval_every and "
                 "semi.unsupervised_weight >= 0"
             )
+        if not 0 <= s.classifier_ema < 1:
+            raise ConfigError(f"semi.classifier_ema must be in [0, 1), got {s.classifier_ema}")
         if c.train.d_steps != 1 or c.train.diffaugment or c.train.reuse_fakes:
             raise ConfigError(
                 "the semi_supervised family takes one discriminator step per step, without "
@@ -158,6 +162,7 @@ class SemiSupervisedFamily(GANFamily):
                 generator,
                 networks.build_classifier(c),
                 unsupervised_weight=c.semi.unsupervised_weight,
+                classifier_ema=c.semi.classifier_ema,
                 **settings,
             )
 
@@ -204,6 +209,12 @@ class SemiSupervisedFamily(GANFamily):
             )
         return self._labelled
 
+    def checkpoint_items(self, model: SemiSupervisedGAN) -> Mapping[str, Any]:
+        items = dict(super().checkpoint_items(model))
+        if model.ema_classifier is not None:
+            items["ema_classifier"] = model.ema_classifier
+        return items
+
     def callbacks(self, model: SemiSupervisedGAN, writer, guard) -> list:
         if self.config.semi.eval_every <= 0:
             return []
@@ -212,7 +223,7 @@ class SemiSupervisedFamily(GANFamily):
     # -- outputs -----------------------------------------------------------------------
 
     def inference(self, model: SemiSupervisedGAN) -> GeneratorAndClassifier:
-        return GeneratorAndClassifier(model.output_generator(), model.discriminator)
+        return GeneratorAndClassifier(model.output_generator(), model.output_classifier())
 
     def load(self, workdir: str) -> tuple[GeneratorAndClassifier, int]:
         from gan_tf import checkpoint
@@ -222,7 +233,8 @@ class SemiSupervisedFamily(GANFamily):
         classifier = networks.build_classifier(self.config)
         for net in (generator, classifier):
             net(net.dummy_inputs())
-        items = {"ema_generator": generator, "discriminator": classifier}
+        classifier_item = "ema_classifier" if self.config.semi.classifier_ema else "discriminator"
+        items = {"ema_generator": generator, classifier_item: classifier}
         try:
             step = checkpoint.restore_items(items, workdir_lib.checkpoint_dir(workdir))
         except FileNotFoundError:

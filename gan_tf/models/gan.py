@@ -55,6 +55,18 @@ class OutputGenerator:
         return self.net
 
 
+def update_average(average: keras.Model, net: keras.Model, decay: float, step: tf.Tensor) -> None:
+    """Moves `average`'s trainable weights towards `net`'s by an exponential moving average
+    whose decay ramps up as `min(decay, (1 + t) / (10 + t))` at step t, so early weights fade
+    fast; non-trainable weights (batch-norm statistics) are copied."""
+    t = tf.cast(step, tf.float32)
+    rate = tf.minimum(decay, (1.0 + t) / (10.0 + t))
+    for avg, var in zip(average.trainable_variables, net.trainable_variables):
+        avg.assign(rate * avg + (1.0 - rate) * tf.cast(var, avg.dtype))
+    for avg, var in zip(average.non_trainable_variables, net.non_trainable_variables):
+        avg.assign(var)
+
+
 class GAN(keras.Model):
     """Generator, discriminator and an EMA copy of the generator, trained adversarially.
 
@@ -336,16 +348,7 @@ class GAN(keras.Model):
         return logs
 
     def _update_ema(self, step: tf.Tensor) -> None:
-        t = tf.cast(step, tf.float32)
-        decay = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
-        for ema, var in zip(
-            self.ema_generator.trainable_variables, self.generator.trainable_variables
-        ):
-            ema.assign(decay * ema + (1.0 - decay) * tf.cast(var, ema.dtype))
-        for ema, var in zip(
-            self.ema_generator.non_trainable_variables, self.generator.non_trainable_variables
-        ):
-            ema.assign(var)
+        update_average(self.ema_generator, self.generator, self.ema_decay, step)
 
     def generate(
         self,

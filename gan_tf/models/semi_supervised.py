@@ -13,6 +13,10 @@ logit fixed at 0. Per step, on a labelled batch (x_l, y), an unlabelled batch x_
 with LSE the log-sum-exp and f the discriminator's features. Means are over the global batch,
 so the maths does not depend on the replica count (the feature-matching gradient is taken
 through a surrogate whose gradient equals L_G's, as `tf.distribute` sums replica gradients).
+
+With `classifier_ema > 0` the model also keeps a moving average of the discriminator's
+weights (Polyak averaging; Salimans et al. test with such an average), and that average is
+the classifier its outputs use (`output_classifier`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from gan_tf.models.gan import GAN, global_mean
+from gan_tf.models.gan import GAN, global_mean, update_average
 
 
 class SemiSupervisedGAN(GAN):
@@ -34,14 +38,44 @@ class SemiSupervisedGAN(GAN):
       generator: an unconditional generator.
       discriminator: the K-class classifier.
       unsupervised_weight: weight of the two real/fake terms of L_D.
+      classifier_ema: decay of the discriminator's moving average (0 = none); it ramps up
+        as the EMA generator's does (`gan_tf.models.gan.update_average`).
       **kwargs: the `GAN`'s settings (loss settings other than these are not used).
     """
 
-    def __init__(self, generator, discriminator, unsupervised_weight: float = 1.0, **kwargs: Any):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        unsupervised_weight: float = 1.0,
+        classifier_ema: float = 0.0,
+        **kwargs: Any,
+    ):
         super().__init__(generator, discriminator, **kwargs)
         self.unsupervised_weight = float(unsupervised_weight)
+        self.classifier_ema = float(classifier_ema)
+        self.ema_classifier = (
+            type(discriminator).from_config(
+                {**discriminator.get_config(), "name": "ema_classifier"}
+            )
+            if self.classifier_ema
+            else None
+        )
         names = ("d_loss", "g_loss", "supervised", "unsupervised", "train_accuracy")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    def build_networks(self) -> None:
+        """Creates every variable; the classifier's average starts equal to the classifier."""
+        super().build_networks()
+        if self.ema_classifier is not None:
+            self.ema_classifier(self.ema_classifier.dummy_inputs())
+            for avg, var in zip(self.ema_classifier.variables, self.discriminator.variables):
+                avg.assign(var)
+
+    def output_classifier(self):
+        """The classifier outputs use: the moving average if there is one, else the
+        discriminator."""
+        return self.discriminator if self.ema_classifier is None else self.ema_classifier
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         unlabelled, (labelled, labels) = data
@@ -69,6 +103,8 @@ class SemiSupervisedGAN(GAN):
             d_loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             d_loss = self.d_optimizer.scale_loss(d_loss)
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        if self.ema_classifier is not None:
+            update_average(self.ema_classifier, self.discriminator, self.classifier_ema, step)
 
         real_mean = global_mean(
             tf.cast(self.discriminator.features(unlabelled, training=True), tf.float32),

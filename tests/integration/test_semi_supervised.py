@@ -67,22 +67,40 @@ def test_labelled_batches_come_from_the_draw_and_follow_the_step(tiny):
     np.testing.assert_array_equal(y2.numpy(), batches[2][1][1].numpy())
 
 
-def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(tiny, tmp_path):
-    result = train.train(tiny.override(["export.enabled=true"]), str(tmp_path / "run"), verbose=0)
+@pytest.mark.parametrize("average", [0.0, 0.5])
+def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(
+    tiny, tmp_path, average
+):
+    config = tiny.override(["export.enabled=true", f"semi.classifier_ema={average}"])
+    result = train.train(config, str(tmp_path / "run"), verbose=0)
     model = result.model
     assert model.discriminator.units == 10
-    fresh = families.for_config(tiny).build()
-    for name in ("generator", "discriminator", "ema_generator"):
+    fresh = families.for_config(config).build()
+    names = ["generator", "discriminator", "ema_generator"] + (
+        ["ema_classifier"] if average else []
+    )
+    for name in names:
         before = [v.numpy() for v in getattr(fresh, name).trainable_variables]
         after = [v.numpy() for v in getattr(model, name).trainable_variables]
         assert any(not np.array_equal(a, b) for a, b in zip(before, after)), name
+    # Outputs classify with the average when there is one; a reload restores that network.
+    classifier = model.ema_classifier if average else model.discriminator
+    assert model.output_classifier() is classifier
+    if average:
+        assert not np.array_equal(
+            model.ema_classifier.variables[0].numpy(), model.discriminator.variables[0].numpy()
+        )
+    inference, step = families.for_config(config).load(str(tmp_path / "run"))
+    assert step == 8
+    for a, b in zip(inference.classifier.variables, classifier.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
     images, labels = labelled_split(tiny, "test")
     images = images[:50]
     loaded = tf.saved_model.load(result.export_dir).signatures["classify"]
     out = loaded(images=tf.constant(images))
-    np.testing.assert_array_equal(out["labels"].numpy(), classify(model.discriminator, images))
-    probabilities = tf.nn.softmax(model.discriminator(images.astype(np.float32) / 127.5 - 1))
+    np.testing.assert_array_equal(out["labels"].numpy(), classify(classifier, images))
+    probabilities = tf.nn.softmax(classifier(images.astype(np.float32) / 127.5 - 1))
     np.testing.assert_allclose(out["probabilities"].numpy(), probabilities.numpy(), atol=1e-5)
     assert loaded(images=tf.zeros([0, 28, 28, 1], tf.uint8))["labels"].shape == (0,)
     assert "generate" in tf.saved_model.load(result.export_dir).signatures
@@ -93,7 +111,7 @@ def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(ti
     events = read_events(str(tmp_path / "run" / "tensorboard"))["semi/test_error"]
     assert [step for step, _, _ in events] == [4, 8]
     test_images, test_labels = labelled_split(tiny, "test")
-    expected = np.mean(classify(model.discriminator, test_images) != test_labels)
+    expected = np.mean(classify(classifier, test_images) != test_labels)
     assert float(tf.make_ndarray(events[-1][2].tensor)) == pytest.approx(expected, abs=1e-6)
 
     # The generator is unconditional (the classes are the discriminator's): the projector's
@@ -104,17 +122,35 @@ def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(ti
         assert f.readline().split() == ["seed", "class", "confidence"]
 
 
+def test_the_classifier_average_is_a_moving_average_of_the_discriminator(tiny):
+    config = tiny.override(["semi.classifier_ema=0.15"])
+    family = families.for_config(config)
+    model = family.build()
+    assert family.checkpoint_items(model)["ema_classifier"] is model.ema_classifier
+    for a, b in zip(model.ema_classifier.variables, model.discriminator.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    batches = iter(family.dataset(0))
+    # Step t keeps min(0.15, (1 + t) / (10 + t)) of the average: 0.1 at step 0, 0.15 at 1.
+    for rate in (0.1, 0.15):
+        before = [v.numpy() for v in model.ema_classifier.trainable_variables]
+        model.train_step(next(batches))
+        for b, avg, var in zip(
+            before,
+            model.ema_classifier.trainable_variables,
+            model.discriminator.trainable_variables,
+        ):
+            np.testing.assert_allclose(
+                avg.numpy(), rate * b + (1 - rate) * var.numpy(), rtol=1e-5, atol=1e-6
+            )
+    assert "ema_classifier" not in family.checkpoint_items(families.for_config(tiny).build())
+
+
 def test_mirrored_steps_equal_single_device_steps(tiny):
     """SGD, so a wrong gradient scale shows; the feature-matching means are global. The
     discriminator's Gaussian noise is drawn per replica (a different draw, not different
     maths), so it is off here."""
 
     from mirrored_parity import fit_batches
-
-    from gan_tf.families.gan import build_gan
-    from gan_tf.families.semi_supervised import unconditional
-    from gan_tf.models.semi_supervised import SemiSupervisedGAN
-    from gan_tf.networks import build_classifier
 
     config = tiny.override(
         [
@@ -124,14 +160,12 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
             "train.batch_size=8",
             "model.discriminator.noise=0",
             "model.discriminator.hidden_noise=0",
+            "semi.classifier_ema=0.5",
         ]
     )
 
     def build(config):
-        def make(generator, discriminator, **settings):
-            return SemiSupervisedGAN(generator, build_classifier(config), **settings)
-
-        return build_gan(unconditional(config), make)
+        return families.for_config(config).build()
 
     x = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
     xl = tf.random.stateless_uniform([2, 8, 28, 28, 1], seed=[3, 4], minval=-1, maxval=1)
@@ -156,6 +190,7 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
         (["data.num_classes=0"], "num_classes >= 2"),
         (["train.diffaugment=translation"], "without DiffAugment"),
         (["semi.labels_per_class=0"], "labels_per_class must be > 0"),
+        (["semi.classifier_ema=1"], r"classifier_ema must be in \[0, 1\)"),
         (["progressive.stage_steps=4"], "semi_supervised family's step does not grow"),
     ],
 )
