@@ -109,6 +109,8 @@ class TestError(keras.callbacks.Callback):
             self.evaluate(step)
 
     def evaluate(self, step: int) -> float:
+        """Logs `semi/test_error` (the output classifier's) and, when that is a moving
+        average, `semi/test_error_discriminator` (the live discriminator's)."""
         if self._data is None:
             self._data = labelled_split(self.config, self.config.semi.eval_split)
         images, labels = self._data
@@ -116,6 +118,9 @@ class TestError(keras.callbacks.Callback):
         self.history.append((step, error))
         with self.writer.as_default(step=step):
             tf.summary.scalar("semi/test_error", error)
+            if self.model.output_classifier() is not self.model.discriminator:
+                live = np.mean(classify(self.model.discriminator, images) != labels)
+                tf.summary.scalar("semi/test_error_discriminator", float(live))
         self.writer.flush()
         return error
 

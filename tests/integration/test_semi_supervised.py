@@ -113,6 +113,12 @@ def test_a_step_changes_every_network_and_the_export_classifies_as_in_process(
     test_images, test_labels = labelled_split(tiny, "test")
     expected = np.mean(classify(classifier, test_images) != test_labels)
     assert float(tf.make_ndarray(events[-1][2].tensor)) == pytest.approx(expected, abs=1e-6)
+    live = read_events(str(tmp_path / "run" / "tensorboard")).get("semi/test_error_discriminator")
+    if average:
+        expected = np.mean(classify(model.discriminator, test_images) != test_labels)
+        assert float(tf.make_ndarray(live[-1][2].tensor)) == pytest.approx(expected, abs=1e-6)
+    else:
+        assert live is None
 
     # The generator is unconditional (the classes are the discriminator's): the projector's
     # points carry no asked-for class, only the domain classifier's.
