@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +16,18 @@ def to_uint8(images) -> np.ndarray:
     """Maps images in [-1, 1] to uint8 [0, 255] (rounded, clipped)."""
     x = np.asarray(images, np.float32)
     return np.clip(np.rint((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def map_batches(
+    fn: Callable[[np.ndarray], np.ndarray], array: np.ndarray, batch_size: int
+) -> np.ndarray:
+    """`fn` applied to `array` in slices of `batch_size` along the first axis, concatenated
+    (an empty array is passed to `fn` as it is, so the result keeps `fn`'s shape and dtype)."""
+    if len(array) == 0:
+        return np.asarray(fn(array))
+    return np.concatenate(
+        [np.asarray(fn(array[i : i + batch_size])) for i in range(0, len(array), batch_size)]
+    )
 
 
 def make_grid(images: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:

@@ -284,19 +284,6 @@ def translations_by_seed(translate: Callable[[np.ndarray], np.ndarray], sources:
     return generate
 
 
-def translation_grid(translators: Translators, sources: Sources, per_class: int = 2) -> np.ndarray:
-    """Rows: `per_class` source images of each class, their translations, and those
-    translated back."""
-    from gan_tf import images
-
-    labels = sources.labels
-    chosen = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in np.unique(labels)])
-    a = sources.images[chosen]
-    b = translators.translate(a)
-    rows = np.concatenate([a, b, translators.translate_back(b)])
-    return images.make_grid(rows, cols=len(a))
-
-
 def score(
     generate: Callable[[np.ndarray], np.ndarray],
     reference: Callable[[], Iterable[np.ndarray]],

@@ -75,12 +75,11 @@ def translate(net: Translator, pixels: np.ndarray) -> np.ndarray:
             f"{net.name} translates images of shape [n, {', '.join(map(str, net.image_shape))}]"
             f", got {list(pixels.shape)}"
         )
-    out = [
-        images.to_uint8(net(to_unit_range(tf.constant(pixels[i : i + BATCH])), training=False))
-        for i in range(0, len(pixels), BATCH)
-    ]
-    shape = (0, *net.image_shape[:2], net.out_channels)
-    return np.concatenate(out) if out else np.zeros(shape, np.uint8)
+    return images.map_batches(
+        lambda x: images.to_uint8(net(to_unit_range(tf.constant(x)), training=False)),
+        pixels,
+        BATCH,
+    )
 
 
 def first_images(config: Config, domain: str, count: int) -> np.ndarray:

@@ -85,12 +85,10 @@ def label_draw(labels: np.ndarray, per_class: int, num_classes: int, seed: int) 
 def classify(classifier: Classifier, images: np.ndarray) -> np.ndarray:
     """Predicted classes of uint8 images, in batches."""
     from gan_tf.data.pipeline import to_unit_range
+    from gan_tf.images import map_batches
 
     predict = tf.function(lambda x: tf.argmax(classifier(to_unit_range(x)), axis=1))
-    out = [
-        predict(tf.constant(images[i : i + BATCH])).numpy() for i in range(0, len(images), BATCH)
-    ]
-    return np.concatenate(out) if out else np.zeros([0], np.int64)
+    return map_batches(lambda x: predict(tf.constant(x)).numpy(), images, BATCH)
 
 
 class TestError(keras.callbacks.Callback):

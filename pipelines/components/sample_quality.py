@@ -128,6 +128,8 @@ def export_translators(export_dir: str):
     """
     import tensorflow as tf
 
+    from gan_tf import images
+    from gan_tf.families import cyclegan
     from pipelines import gate
 
     there, back = export_signatures(
@@ -135,12 +137,12 @@ def export_translators(export_dir: str):
     )
 
     def call(signature):
-        def run(images):
-            out = [
-                signature(images=tf.constant(images[i : i + 250], tf.uint8))["images"].numpy()
-                for i in range(0, len(images), 250)
-            ]
-            return np.concatenate(out)
+        def run(pixels):
+            return images.map_batches(
+                lambda x: signature(images=tf.constant(x, tf.uint8))["images"].numpy(),
+                pixels,
+                cyclegan.BATCH,
+            )
 
         return run
 
@@ -284,6 +286,7 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
       reference_split: the images that samples are compared with, if not `split`: a
         translator's target domain (`eval_b`).
     """
+    from gan_tf.metrics import translation
     from pipelines import gate
 
     settings = gate.GateSettings.from_json(settings_json)
@@ -346,7 +349,9 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     }
     generate, num_classes, translators = candidate
     grid = (
-        gate.translation_grid(translators, sources)
+        translation.grid(
+            sources.images, sources.labels, translators.translate, translators.translate_back
+        )
         if translates
         else gate.sample_grid(generate, num_classes)
     )

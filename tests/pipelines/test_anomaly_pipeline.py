@@ -29,6 +29,7 @@ from gan_tf.data import mnist, sources, tfrecord
 from gan_tf.errors import ConfigError
 from gan_tf.metrics import detection
 from pipelines import gate, local_runner, presets, results
+from pipelines.components.atomic_pusher import existing_versions
 
 PIPELINE = "gan-tf-anomaly"
 TINY = (
@@ -129,14 +130,10 @@ class Runs:
     run: local_runner.LocalRun
     passed: results.RunSummary
     refused: results.RunSummary
-    serving_after_pass: list[str]
+    serving_after_pass: list[int]
     eval_images: np.ndarray
     eval_labels: np.ndarray
     train_labels: np.ndarray
-
-
-def _versions(serving: str) -> list[str]:
-    return sorted(v for v in os.listdir(serving) if v.isdigit()) if os.path.isdir(serving) else []
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +154,7 @@ def runs(tmp_path_factory) -> Runs:
     )
     passed = local_runner.run_pipeline(run)
     serving = os.path.join(run.serving_base, run.model_name)
-    after_pass = _versions(serving)
+    after_pass = existing_versions(serving)
     above = passed.report["scores"]["auroc"] + 1e-3
     strict = TINY_GATE.with_overrides([f"auroc={above}"], "threshold")
     refused = local_runner.run_pipeline(dataclasses.replace(run, gate=strict))
@@ -188,7 +185,7 @@ def test_first_run_is_blessed_and_pushes_a_scorer(runs):
     normal = int(np.sum(runs.eval_labels == 0))
     assert (protocol["images"], protocol["normal"]) == (EVAL, normal)
     (version,) = runs.serving_after_pass
-    assert summary.pushed_path == os.path.join(runs.run.serving_base, "anomaly", version)
+    assert summary.pushed_path == os.path.join(runs.run.serving_base, "anomaly", str(version))
     # The pushed SavedModel's `score` gives the AUROC the gate reported, on the eval split.
     pushed = tf.saved_model.load(summary.pushed_path)
     out = pushed.signatures["score"](images=tf.constant(runs.eval_images[..., None]))
@@ -224,7 +221,8 @@ def test_auroc_below_the_threshold_is_refused_and_nothing_pushed(runs):
     (check,) = report["checks"]
     assert check["kind"] == "threshold" and not check["passed"]
     assert summary.blessed is False and summary.pushed_path is None
-    assert _versions(os.path.join(runs.run.serving_base, "anomaly")) == runs.serving_after_pass
+    serving = os.path.join(runs.run.serving_base, "anomaly")
+    assert existing_versions(serving) == runs.serving_after_pass
     store = results.open_store(runs.run.metadata_path)
     pushed = [
         a.custom_properties["pushed"].int_value for a in store.get_artifacts_by_type("PushedModel")

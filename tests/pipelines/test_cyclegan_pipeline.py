@@ -31,6 +31,7 @@ from gan_tf.errors import ConfigError, DataError
 from gan_tf.metrics import translation
 from gan_tf.metrics.domain import DomainFeatures
 from pipelines import gate, local_runner, pipeline, presets, results
+from pipelines.components.atomic_pusher import existing_versions
 
 LIMIT = 300
 TINY = (
@@ -83,6 +84,35 @@ def test_translation_scores_on_fixed_translators():
     }
     shifted = translation.scores(images, labels + 1, there, back, FixedClassifier())
     assert shifted["accuracy"] == 7 / 8 and shifted["accuracy_source"] == 0.0
+    # Translations the caller has already are used, not made again.
+    calls = []
+
+    def counted(x):
+        calls.append(len(x))
+        return there(x)
+
+    given = translation.scores(images, labels, counted, back, FixedClassifier(), there(images))
+    assert given == result and calls == []
+
+
+def test_translation_grid_rows_are_sources_translations_and_cycles():
+    images = np.zeros([7, 2, 2, 1], np.uint8)
+    images[:, 0, 0, 0] = np.arange(7) * 10
+    labels = np.array([2, 0, 2, 1, 0, 2, 1])
+
+    def there(x):
+        return x + 1
+
+    def back(x):
+        return x + 100
+
+    grid = translation.grid(images, labels, there, back, per_class=2)
+    pad, size = 2, 2
+    assert grid.shape == (pad + 3 * (size + pad), pad + 6 * (size + pad), 1)
+    corners = grid[pad :: size + pad, pad :: size + pad, 0][:3, :6]
+    # Two of each class in class order: indices 1, 4 (class 0), 3, 6 (1), 0, 2 (2).
+    sources = np.array([1, 4, 3, 6, 0, 2]) * 10
+    np.testing.assert_array_equal(corners, [sources, sources + 1, sources + 101])
 
 
 def test_translation_settings():
@@ -138,11 +168,7 @@ class Runs:
     run: local_runner.LocalRun
     passed: results.RunSummary
     refused: results.RunSummary
-    serving_after_pass: list[str]
-
-
-def _versions(serving: str) -> list[str]:
-    return sorted(v for v in os.listdir(serving) if v.isdigit()) if os.path.isdir(serving) else []
+    serving_after_pass: list[int]
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +183,7 @@ def runs(tmp_path_factory, mnist_data_dir) -> Runs:
         gate=TINY_GATE,
     )
     passed = local_runner.run_pipeline(run)
-    after_pass = _versions(os.path.join(run.serving_base, run.model_name))
+    after_pass = existing_versions(os.path.join(run.serving_base, run.model_name))
     above = passed.report["scores"]["accuracy"] + 1e-3
     strict = TINY_GATE.with_overrides([f"accuracy={above}"], "threshold")
     refused = local_runner.run_pipeline(dataclasses.replace(run, gate=strict))
@@ -211,7 +237,7 @@ def test_first_run_is_blessed_and_pushes_a_translator(runs, mnist_data_dir):
     (check,) = report["checks"]
     assert check["rule"] == "accuracy >= 0.05" and check["passed"]
     (version,) = runs.serving_after_pass
-    assert summary.pushed_path == os.path.join(runs.run.serving_base, "cyclegan", version)
+    assert summary.pushed_path == os.path.join(runs.run.serving_base, "cyclegan", str(version))
     # The pushed SavedModel's translations give the scores the gate reported.
     digits, labels = sklearn_digits.load_arrays()["train"]
     digits, labels = digits[:LIMIT, ..., None], labels[:LIMIT]
@@ -249,7 +275,8 @@ def test_accuracy_below_the_threshold_is_refused_and_nothing_pushed(runs):
     failed = [c for c in report["checks"] if not c["passed"]]
     assert [c["kind"] for c in failed] == ["threshold"] and failed[0]["name"] == "accuracy"
     assert summary.blessed is False and summary.pushed_path is None
-    assert _versions(os.path.join(runs.run.serving_base, "cyclegan")) == runs.serving_after_pass
+    serving = os.path.join(runs.run.serving_base, "cyclegan")
+    assert existing_versions(serving) == runs.serving_after_pass
     assert "translation gate: NOT BLESSED" in summary.text()
     # A translator has no `generate`: the hint is its `translate`, not `gan-tf query --seeds`.
     assert "ServingClient('http://127.0.0.1:8501', 'cyclegan').translate(images)" in (

@@ -284,3 +284,19 @@ def test_missing_fashion_mnist_files_say_where_to_get_them(tmp_path, monkeypatch
     monkeypatch.setattr(fashion_mnist, "candidate_dirs", lambda: [str(tmp_path)])
     with pytest.raises(DataError, match="GAN_TF_FASHION_MNIST_DIR.*get_fashion_mnist.sh"):
         fashion_mnist.prepare(str(tmp_path / "tfds"))
+
+
+def test_map_batches_slices_in_order_and_passes_an_empty_array_through():
+    from gan_tf.images import map_batches
+
+    seen = []
+
+    def double(x):
+        seen.append(len(x))
+        return (2 * x).astype(np.int16)
+
+    out = map_batches(double, np.arange(7, dtype=np.uint8), 3)
+    assert seen == [3, 3, 1] and out.dtype == np.int16
+    np.testing.assert_array_equal(out, 2 * np.arange(7))
+    empty = map_batches(lambda x: np.zeros([len(x), 5], np.float32), np.zeros([0, 2]), 3)
+    assert empty.shape == (0, 5) and empty.dtype == np.float32
