@@ -160,11 +160,15 @@ class LossConfig:
       name: `minimax`, `non_saturating`, `least_squares`, `hinge` or `wasserstein`.
       gp_weight: weight of the WGAN-GP gradient penalty (0 = off).
       r1_gamma: R1 penalty gamma on real images (0 = off).
+      r1_every: lazy regularisation (StyleGAN2): the R1 penalty is computed on every
+        `r1_every`-th step only, weighted by `r1_every` so its mean strength is unchanged;
+        the other steps skip its double backward pass.
     """
 
     name: str = "non_saturating"
     gp_weight: float = 0.0
     r1_gamma: float = 0.0
+    r1_every: int = 1
 
 
 @dataclasses.dataclass(frozen=True)

@@ -111,6 +111,7 @@ def build_gan(
             loss=lo.name,
             gp_weight=lo.gp_weight,
             r1_gamma=lo.r1_gamma,
+            r1_every=lo.r1_every,
             d_steps=t.d_steps,
             ema_decay=t.ema_decay,
             diffaugment=t.diffaugment,
@@ -168,6 +169,8 @@ class GANFamily(Family):
                 "draws its own fakes"
             )
         validate_growth(config)
+        if config.loss.r1_every < 1:
+            raise ConfigError(f"loss.r1_every must be >= 1, got {config.loss.r1_every}")
         critic = networks.resolved_kwargs(config.model, "discriminator")
         if (config.loss.gp_weight or config.loss.r1_gamma) and critic.get("norm") == "batch":
             raise ConfigError(

@@ -76,6 +76,8 @@ class GAN(keras.Model):
       loss: name of the loss family (see `gan_tf.losses`).
       gp_weight: WGAN-GP penalty weight (0 = off).
       r1_gamma: R1 penalty gamma (0 = off).
+      r1_every: compute R1 on every `r1_every`-th step only, weighted by `r1_every` (lazy
+        regularisation); the `r1` log averages the steps that computed it.
       d_steps: discriminator updates per generator update (each with fresh latents).
       ema_decay: decay of the EMA generator; ramps up as `min(decay, (1+t)/(10+t))`.
       diffaugment: DiffAugment policy string, e.g. `"color,translation,cutout"`.
@@ -99,6 +101,7 @@ class GAN(keras.Model):
         loss: str = "non_saturating",
         gp_weight: float = 0.0,
         r1_gamma: float = 0.0,
+        r1_every: int = 1,
         d_steps: int = 1,
         ema_decay: float = 0.999,
         diffaugment: str = "",
@@ -117,6 +120,9 @@ class GAN(keras.Model):
         self.loss_name = loss
         self.gp_weight = float(gp_weight)
         self.r1_gamma = float(r1_gamma)
+        self.r1_every = int(r1_every)
+        if self.r1_every < 1:
+            raise ConfigError(f"loss.r1_every must be >= 1, got {self.r1_every}")
         self.d_steps = int(d_steps)
         if not 1 <= self.d_steps <= streams.MAX_PASSES:
             raise ConfigError(
@@ -267,9 +273,19 @@ class GAN(keras.Model):
             )
             per_example += self.gp_weight * penalties["gp"]
         if self.r1_gamma:
-            penalties["r1"] = losses.r1_penalty(critic, images)
-            per_example += 0.5 * self.r1_gamma * penalties["r1"]
+            penalties["r1"] = self._r1(critic, images, step)
+            per_example += 0.5 * self.r1_gamma * self.r1_every * penalties["r1"]
         return per_example, real_logits, fake_logits, penalties
+
+    def _r1(self, critic, images: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        """The per-example R1 penalty, or zeros on the steps lazy regularisation skips."""
+        if self.r1_every == 1:
+            return losses.r1_penalty(critic, images)
+        return tf.cond(
+            tf.equal(step % self.r1_every, 0),
+            lambda: losses.r1_penalty(critic, images),
+            lambda: tf.zeros([tf.shape(images)[0]]),
+        )
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         if isinstance(data, (tuple, list)):
@@ -335,7 +351,10 @@ class GAN(keras.Model):
         self.trackers["d_real"].update_state(tf.reshape(real_logits, [-1]))
         self.trackers["d_fake"].update_state(tf.reshape(fake_logits, [-1]))
         for name, values in penalties.items():
-            self.trackers[name].update_state(values)
+            weight = 1.0
+            if name == "r1" and self.r1_every > 1:
+                weight = tf.cast(tf.equal(step % self.r1_every, 0), tf.float32)
+            self.trackers[name].update_state(values, sample_weight=weight)
         return self.logs(self.trackers)
 
     @staticmethod

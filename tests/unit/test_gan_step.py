@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from gan_tf import train
 from gan_tf.config import Config
+from gan_tf.errors import ConfigError
 from gan_tf.families.gan import LinearDecay, build_gan
 
 
@@ -244,3 +245,35 @@ def test_linear_learning_rate_decay():
     np.testing.assert_allclose(float(gan.g_optimizer.learning_rate), 1e-4, rtol=1e-6)
     constant, _ = make_gan()
     np.testing.assert_allclose(float(constant.g_optimizer.learning_rate), 2e-4, rtol=1e-6)
+
+
+def test_lazy_r1_is_r1_times_every_on_its_steps_and_absent_between():
+    """With SGD the discriminator's update shows the penalty's weight exactly: lazy R1
+    (gamma 2, every 3) updates as R1 with gamma 6 on steps 0 and 3, as no R1 on 1 and 2."""
+    common = ("train.optimizer=sgd", "train.d_lr=0.5", "train.g_lr=0.1", "train.ema_decay=0")
+    lazy, cfg = make_gan(*common, "loss.r1_gamma=2", "loss.r1_every=3")
+    start = [v.numpy().copy() for v in lazy.variables]
+    references = {
+        "every step": make_gan(*common, "loss.r1_gamma=6")[0],
+        "none": make_gan(*common)[0],
+    }
+    expected = ["every step", "none", "none", "every step"]
+    # Traced, as `fit` runs it: the skipped branch is a graph conditional.
+    lazy_step = tf.function(lazy.train_step)
+    steps = {name: tf.function(model.train_step) for name, model in references.items()}
+    r1_logs = []
+    for step, which in enumerate(expected):
+        ref = references[which]
+        for v, value in zip(ref.variables, [v.numpy() for v in lazy.variables]):
+            v.assign(value)
+        x = tf.random.stateless_uniform([8, 28, 28, 1], seed=[step, 7], minval=-1, maxval=1)
+        logs = lazy_step(x)
+        steps[which](x)
+        r1_logs.append(float(logs["r1"]))
+        for a, b in zip(lazy.discriminator.variables, ref.discriminator.variables):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=which)
+    assert max(float(np.abs(a - v.numpy()).max()) for a, v in zip(start, lazy.variables)) > 0
+    # The log averages the steps that computed R1 (steps 0 and 3), not the zeros between.
+    assert r1_logs[1] == r1_logs[2] == r1_logs[0] > 0
+    with pytest.raises(ConfigError, match="r1_every must be >= 1"):
+        train.validate(Config().override(["loss.r1_gamma=1", "loss.r1_every=0"]))
