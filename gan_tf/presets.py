@@ -218,7 +218,9 @@ def stylegan_mnist() -> Config:
             generator={"width": 32, "w_dim": 128, "mapping_layers": 4, "mapping_lr_mul": 0.01},
             discriminator={"width": 16, "hidden": 256, "mbstd_group": 4},
         ),
-        loss=LossConfig(r1_gamma=10.0),
+        # R1 on every 16th step (StyleGAN2's lazy regularisation): 1,427 steps in the budget
+        # that gave 1,255 with R1 on every step, Inception FID 112.9 against 138.3 (README).
+        loss=LossConfig(r1_gamma=10.0, r1_every=16),
         train=dataclasses.replace(base.train, diffaugment=""),
     )
 
