@@ -123,6 +123,9 @@ class MLPDiscriminator(base.Discriminator):
         regulariser of Salimans et al.'s (2016) semi-supervised MNIST discriminator (input
         0.3 and hidden 0.5 on [0, 1] images).
       weight_norm: unit-norm kernel columns (`WeightNormDense`) in the hidden layers.
+      unit_range: map images from [-1, 1] to [0, 1] before the input noise. With fixed-scale
+        `weight_norm` layers, the input's scale sets every layer's scale against its
+        `hidden_noise`: Salimans et al.'s noise levels are for [0, 1] images.
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class MLPDiscriminator(base.Discriminator):
         noise: float = 0.0,
         hidden_noise: float = 0.0,
         weight_norm: bool = False,
+        unit_range: bool = False,
         **kwargs: Any,
     ):
         if kwargs.get("mbstd_group"):
@@ -154,6 +158,7 @@ class MLPDiscriminator(base.Discriminator):
         self.noise = float(noise)
         self.hidden_noise = float(hidden_noise)
         self.weight_norm = bool(weight_norm)
+        self.unit_range = bool(unit_range)
         self.flatten = keras.layers.Flatten()
         # Noise layers hold random-generator state: made only when used, so that a
         # discriminator without noise keeps the variables it always had.
@@ -173,6 +178,7 @@ class MLPDiscriminator(base.Discriminator):
             "noise": self.noise,
             "hidden_noise": self.hidden_noise,
             "weight_norm": self.weight_norm,
+            "unit_range": self.unit_range,
         }
         return {**super().get_config(), **settings}
 
@@ -182,6 +188,8 @@ class MLPDiscriminator(base.Discriminator):
 
     def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         h = self.flatten(x)
+        if self.unit_range:
+            h = h * 0.5 + 0.5
         for layer in self.hidden:
             h = layer(h, training=training)
         return h

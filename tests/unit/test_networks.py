@@ -269,6 +269,21 @@ def test_weight_norm_dense_has_unit_norm_columns():
     np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_mlp_discriminator_unit_range_sees_images_in_zero_one():
+    from gan_tf.networks.mlp import MLPDiscriminator
+
+    x = tf.random.stateless_uniform([3, 28, 28, 1], seed=[3, 4], minval=-1, maxval=1)
+    c = condition(None, 0, 3)
+    plain = MLPDiscriminator(28, 1, units="6,5", weight_norm=True)
+    plain((x, c))
+    unit = MLPDiscriminator(28, 1, units="6,5", weight_norm=True, unit_range=True)
+    unit((x, c))
+    for target, source in zip(unit.trainable_variables, plain.trainable_variables):
+        target.assign(source)
+    np.testing.assert_allclose(unit.features(x), plain.features((x + 1) / 2), atol=1e-6)
+    assert MLPDiscriminator.from_config(unit.get_config()).unit_range
+
+
 def test_mlp_settings_shape_the_networks():
     from gan_tf.networks.mlp import MLPDiscriminator, MLPGenerator
 
