@@ -277,12 +277,16 @@ class GAN(keras.Model):
             per_example += 0.5 * self.r1_gamma * self.r1_every * penalties["r1"]
         return per_example, real_logits, fake_logits, penalties
 
+    def _r1_due(self, step: tf.Tensor) -> bool | tf.Tensor:
+        """Whether this step computes R1 (every step unless lazy regularisation is on)."""
+        return True if self.r1_every == 1 else tf.equal(step % self.r1_every, 0)
+
     def _r1(self, critic, images: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         """The per-example R1 penalty, or zeros on the steps lazy regularisation skips."""
         if self.r1_every == 1:
             return losses.r1_penalty(critic, images)
         return tf.cond(
-            tf.equal(step % self.r1_every, 0),
+            self._r1_due(step),
             lambda: losses.r1_penalty(critic, images),
             lambda: tf.zeros([tf.shape(images)[0]]),
         )
@@ -351,9 +355,7 @@ class GAN(keras.Model):
         self.trackers["d_real"].update_state(tf.reshape(real_logits, [-1]))
         self.trackers["d_fake"].update_state(tf.reshape(fake_logits, [-1]))
         for name, values in penalties.items():
-            weight = 1.0
-            if name == "r1" and self.r1_every > 1:
-                weight = tf.cast(tf.equal(step % self.r1_every, 0), tf.float32)
+            weight = tf.cast(self._r1_due(step), tf.float32) if name == "r1" else 1.0
             self.trackers[name].update_state(values, sample_weight=weight)
         return self.logs(self.trackers)
 
