@@ -145,6 +145,36 @@ def test_translations_by_seed_translate_once_and_wrap():
     assert calls == [3]
 
 
+def test_the_gate_translates_the_sources_once_for_every_score():
+    calls = []
+
+    def translate(x):
+        calls.append(len(x))
+        return 255 - x
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(16, 28, 28, 1), dtype=np.uint8)
+    digits = gate.Sources(images, np.arange(16) % 10)
+    settings = dataclasses.replace(
+        presets.CYCLEGAN,
+        metrics={"domain": ("kid",)},
+        num_samples={"translation": 16, "domain": 16},
+    )
+    reference = rng.integers(0, 256, size=(16, 28, 28, 1), dtype=np.uint8)
+    result = gate.score(
+        gate.translations_by_seed(translate, digits),
+        lambda: [reference],
+        settings,
+        translators=gate.Translators(translate, lambda x: x),
+        sources=digits,
+    )
+    assert calls == [16]
+    assert {"accuracy", "cycle_l1", "kid_domain"} <= set(result["scores"])
+    # cycle_l1 is translate_back(translate(x)) = 255 - x against x, in [0, 1] units.
+    expected = np.mean(np.abs((255 - images.astype(np.float64)) - images)) / 255
+    assert result["scores"]["cycle_l1"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_a_two_domain_root_without_domain_b_is_refused(tmp_path):
     for split in ("train", "eval", "train_b"):
         (tmp_path / split).mkdir()
