@@ -40,6 +40,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,63 +80,74 @@ def domain_data(config):
     return np.concatenate(digits), np.concatenate(labels), test
 
 
-def measure(config, workdir: str) -> dict:
+class Run(NamedTuple):
+    """A trained run's translators (uint8 images in and out) at `step`, and the data."""
+
+    ab: Callable
+    ba: Callable
+    step: int
+    digits: Any
+    labels: Any
+    test: Any
+
+
+def load_run(config, workdir: str) -> Run:
+    """The run's translators, loaded once, with the digits, their labels and MNIST test."""
     from gan_tf import families
     from gan_tf.families.cyclegan import translate
+
+    translators, step = families.for_config(config).load(workdir)
+    ab = functools.partial(translate, translators.ab)
+    ba = functools.partial(translate, translators.ba)
+    return Run(ab, ba, step, *domain_data(config))
+
+
+def measure(run: Run, workdir: str) -> dict:
     from gan_tf.metrics import fid, translation
     from gan_tf.metrics.domain import DomainFeatures
 
-    translators, step = families.for_config(config).load(workdir)
-    digits, labels, test = domain_data(config)
-    ab = functools.partial(translate, translators.ab)
-    ba = functools.partial(translate, translators.ba)
-    translated = ab(digits)
+    translated = run.ab(run.digits)
     classifier = DomainFeatures()
-    scores = translation.scores(digits, labels, ab, ba, classifier, translated=translated)
+    scores = translation.scores(
+        run.digits, run.labels, run.ab, run.ba, classifier, translated=translated
+    )
 
-    reference = inception_features(os.path.join(workdir, "inception_mnist_test.npy"), test)
-    upsampled = inception_features(os.path.join(workdir, "inception_upsampled.npy"), digits)
+    reference = inception_features(os.path.join(workdir, "inception_mnist_test.npy"), run.test)
+    upsampled = inception_features(os.path.join(workdir, "inception_upsampled.npy"), run.digits)
     translated_features = inception_features(
-        os.path.join(workdir, f"inception_translated_{step}.npy"), translated
+        os.path.join(workdir, f"inception_translated_{run.step}.npy"), translated
     )
     return {
-        "step": step,
-        "images": len(digits),
+        "step": run.step,
+        "images": len(run.digits),
         "accuracy_upsampled": scores["accuracy_source"],
         "accuracy_translated": scores["accuracy"],
         "cycle_l1_a": scores["cycle_l1"],
-        "cycle_l1_b": translation.cycle_l1(test, ba, ab),
+        "cycle_l1_b": translation.cycle_l1(run.test, run.ba, run.ab),
         "fid_upsampled": fid.fid_from_features(upsampled, reference, allow_rank_deficient=True),
         "fid_translated": fid.fid_from_features(
             translated_features, reference, allow_rank_deficient=True
         ),
-        "fid_protocol": f"Inception (TF 2015-12-05), N={len(digits)} vs first {len(test)} "
-        "MNIST test, exact rank-deficient form",
+        "fid_protocol": f"Inception (TF 2015-12-05), N={len(run.digits)} vs first "
+        f"{len(run.test)} MNIST test, exact rank-deficient form",
         "classifier": classifier.protocol["weights"],
     }
 
 
-def gate_scores(config, workdir: str) -> dict:
+def gate_scores(run: Run) -> dict:
     """The translation gate's scores and decision (no baseline) for the run's translators
     and for the identity."""
-    from gan_tf import families
-    from gan_tf.families.cyclegan import translate
     from pipelines import gate
     from pipelines import presets as gate_presets
 
     settings = gate_presets.gate_settings("cyclegan_digits")
-    translators, _ = families.for_config(config).load(workdir)
-    digits, labels, test = domain_data(config)
-    sources = gate.Sources(digits, labels)
+    sources = gate.Sources(run.digits, run.labels)
 
     def reference():
-        return (test[i : i + 250] for i in range(0, len(test), 250))
+        return (run.test[i : i + 250] for i in range(0, len(run.test), 250))
 
     candidates = {
-        "translator": gate.Translators(
-            functools.partial(translate, translators.ab),
-            functools.partial(translate, translators.ba),
-        ),
+        "translator": gate.Translators(run.ab, run.ba),
         "identity": gate.Translators(lambda x: x, lambda x: x),
     }
     out = {"settings": json.loads(settings.to_json())}
@@ -155,17 +168,12 @@ def gate_scores(config, workdir: str) -> dict:
     return out
 
 
-def write_grid(config, workdir: str, path: str) -> None:
+def write_grid(run: Run, path: str) -> None:
     """20 digits, two per class: upsampled, translated, reconstructed (three rows)."""
-    from gan_tf import families, images
-    from gan_tf.families.cyclegan import translate
+    from gan_tf import images
     from gan_tf.metrics import translation
 
-    translators, _ = families.for_config(config).load(workdir)
-    digits, labels, _ = domain_data(config)
-    ab = functools.partial(translate, translators.ab)
-    ba = functools.partial(translate, translators.ba)
-    images.write_png(path, translation.grid(digits, labels, ab, ba, per_class=2))
+    images.write_png(path, translation.grid(run.digits, run.labels, run.ab, run.ba, per_class=2))
 
 
 def main() -> None:
@@ -184,7 +192,8 @@ def main() -> None:
     start = time.perf_counter()
     train.train(config, args.workdir, verbose=2)
     seconds = time.perf_counter() - start
-    result = measure(config, args.workdir)
+    run = load_run(config, args.workdir)
+    result = measure(run, args.workdir)
     result["train_seconds_this_call"] = round(seconds, 1)
     result["overrides"] = args.set
     met = result["accuracy_translated"] >= TARGET and (
@@ -192,11 +201,11 @@ def main() -> None:
     )
     result["target_met"] = bool(met)
     if args.gate:
-        result["gate"] = gate_scores(config, args.workdir)
+        result["gate"] = gate_scores(run)
     with open(os.path.join(args.workdir, "bench.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     if args.grid:
-        write_grid(config, args.workdir, args.grid)
+        write_grid(run, args.grid)
     print(json.dumps(result, indent=2))
 
 
