@@ -156,14 +156,16 @@ def run_pipeline(run: LocalRun) -> results.RunSummary:
     """Prepares the data, runs the pipeline with LocalDagRunner and summarises the run.
 
     The run holds the lock of `run.root` throughout, so a second run on the same root fails
-    at once instead of interleaving data, ML Metadata and pushes with this one.
+    at once instead of interleaving data, ML Metadata and pushes with this one. Temporary
+    files go to `<root>/.tmp`, deleted when the run ends (`files.private_tempdir`).
 
     Raises:
       LockedError: another process is running a pipeline on `run.root`.
       GanTfError: for bad settings or data (e.g. ExampleValidator found anomalies).
     """
     with files.DirLock(run.root, "pipeline root"):
-        return _run_locked(run)
+        with files.private_tempdir(os.path.join(run.root, ".tmp")):
+            return _run_locked(run)
 
 
 def _run_locked(run: LocalRun) -> results.RunSummary:

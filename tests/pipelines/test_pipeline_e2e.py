@@ -17,7 +17,8 @@ baseline):
    push other than itself) and the summary reports this run's verdict, not run 4's.
 
 Every gate report shows the grid it judged and is added to the TensorBoard run of the model
-it judged. Separately, a TFRecord of non-image bytes stops the run at ExampleValidator.
+it judged. The five runs leave nothing in the system temp dir. Separately, a TFRecord of
+non-image bytes stops the run at ExampleValidator.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import glob
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -103,6 +105,7 @@ class History:
     summaries: list[results.RunSummary]  # runs 1..5 (index 0..4); run 3's read back after the CLI
     trees: list[dict[str, float]]  # the serving root after each run
     cli: subprocess.CompletedProcess
+    temp_left: list[str]  # what the five runs left in the system temp dir
 
 
 @pytest.fixture(scope="module")
@@ -115,25 +118,35 @@ def history(tmp_path_factory, mnist_subset) -> History:
         gate=presets.SMOKE,
     )
     summaries, trees = [], []
+    system_temp = tmp_path_factory.mktemp("system_temp")
+    watch = pytest.MonkeyPatch()
+    watch.setattr(tempfile, "tempdir", str(system_temp))
+    watch.setenv("TMPDIR", str(system_temp))
 
     def record(summary):
         summaries.append(summary)
         trees.append(_tree(run.serving_base))
 
-    record(local_runner.run_pipeline(run))
-    impossible = presets.SMOKE.with_overrides(["kid_domain=-1"], "threshold")
-    record(local_runner.run_pipeline(dataclasses.replace(run, gate=impossible)))
-    start = time.time()
-    command = ["pipeline", "run", "--preset", "smoke", "--root", run.root]
-    command += ["--data-root", mnist_subset, "--pipeline-name", PIPELINE, "--set", BETTER]
-    out = subprocess.run(
-        [sys.executable, "-m", "gan_tf.cli", *command], capture_output=True, text=True, timeout=900
-    )
-    serving = os.path.join(run.serving_base, "gan")
-    record(results.summarize(run.metadata_path, PIPELINE, start, serving, "gan", seconds=0))
-    record(local_runner.run_pipeline(run))
-    record(local_runner.run_pipeline(dataclasses.replace(run, overrides=(BETTER,))))
-    return History(run, summaries, trees, out)
+    try:
+        record(local_runner.run_pipeline(run))
+        impossible = presets.SMOKE.with_overrides(["kid_domain=-1"], "threshold")
+        record(local_runner.run_pipeline(dataclasses.replace(run, gate=impossible)))
+        start = time.time()
+        command = ["pipeline", "run", "--preset", "smoke", "--root", run.root]
+        command += ["--data-root", mnist_subset, "--pipeline-name", PIPELINE, "--set", BETTER]
+        out = subprocess.run(
+            [sys.executable, "-m", "gan_tf.cli", *command],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        serving = os.path.join(run.serving_base, "gan")
+        record(results.summarize(run.metadata_path, PIPELINE, start, serving, "gan", seconds=0))
+        record(local_runner.run_pipeline(run))
+        record(local_runner.run_pipeline(dataclasses.replace(run, overrides=(BETTER,))))
+    finally:
+        watch.undo()
+    return History(run, summaries, trees, out, sorted(os.listdir(system_temp)))
 
 
 def _checks(report: dict, kind: str) -> list[dict]:
@@ -163,6 +176,11 @@ def test_first_run_blesses_and_pushes(history):
     assert os.path.isdir(os.path.join(summary.model_run, "tensorboard"))
     # Model 1 was judged by runs 1, 2 and 4 (its Trainer cached in the last two).
     _check_gate_report(summary, step=80, blessed=[1.0, 0.0, 0.0])
+
+
+def test_runs_leave_nothing_in_the_system_temp_dir(history):
+    assert history.temp_left == []
+    assert not os.path.exists(os.path.join(history.run.root, ".tmp"))
 
 
 def test_cached_rerun_is_never_its_own_baseline(history):

@@ -136,3 +136,35 @@ def test_a_directory_built_aside_gets_the_mode_of_a_made_directory(tmp_path):
         os.umask(umask)
     assert os.stat(tmp_path / "dest").st_mode & 0o777 == 0o755
     assert os.stat(other).st_mode & 0o777 == 0o750
+
+
+@pytest.mark.parametrize("outer", [None, "outer"])
+def test_private_tempdir_holds_every_temp_file_and_is_deleted(tmp_path, monkeypatch, outer):
+    import tempfile
+
+    if outer is None:
+        monkeypatch.delenv("TMPDIR", raising=False)
+    else:
+        (tmp_path / outer).mkdir()
+        monkeypatch.setenv("TMPDIR", str(tmp_path / outer))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    before = tempfile.gettempdir()
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    scratch = tmp_path / "run" / ".tmp"
+    scratch.mkdir(parents=True)
+    (scratch / "left-by-a-killed-run").write_text("x")
+    with pytest.raises(RuntimeError, match="boom"):
+        with files.private_tempdir(str(scratch)) as path:
+            assert os.listdir(path) == []  # the killed run's file is gone
+            made = tempfile.mkdtemp()
+            child = subprocess.run(
+                [sys.executable, "-c", "import tempfile; print(tempfile.mkdtemp())"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            assert os.path.dirname(made) == os.path.dirname(child) == path
+            raise RuntimeError("boom")
+    assert not scratch.exists()
+    assert os.environ.get("TMPDIR") == (None if outer is None else str(tmp_path / outer))
+    assert tempfile.gettempdir() == before
