@@ -24,6 +24,16 @@ from gan_tf import presets  # noqa: E402
 from gan_tf.data import mnist, offline  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_system_temp(tmp_path_factory):
+    """The temporary files of the code under test (TFX, Beam, autograph, subprocesses) go
+    under pytest's base temp and are deleted when the session ends, not left in /tmp."""
+    from gan_tf import files
+
+    with files.private_tempdir(str(tmp_path_factory.getbasetemp() / "system_temp")) as path:
+        yield path
+
+
 @pytest.fixture(scope="session")
 def mnist_data_dir() -> str:
     """The offline MNIST prepared as TFDS `mnist` (once per machine, ~50 s)."""
