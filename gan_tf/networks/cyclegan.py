@@ -4,6 +4,8 @@
 convolution, two stride-2 downsamplings, residual blocks, two stride-2 transposed
 convolutions and a 7x7 convolution to the output channels with tanh; instance norm and ReLU
 after every convolution but the last (Johnson et al. 2016, as CycleGAN's ResNet generator).
+With fewer downsamplings (1 or 0) it sees less of the image at once: its receptive field
+shrinks from the whole 28 px digit to a stroke's neighbourhood.
 
 `PatchDiscriminator`: a PatchGAN (Isola et al. 2017): 4x4 convolutions, two of stride 2,
 LeakyReLU(0.2) and instance norm (not after the first), ending in a map of logits, one per
@@ -77,8 +79,10 @@ class Translator(ImageNetwork):
       image_size: S, a multiple of 4.
       channels: input channels (1 or 3).
       out_channels: output channels (1 or 3).
-      width: channels of the first convolution (x2 and x4 after the downsamplings).
-      blocks: residual blocks at resolution S/4.
+      width: channels of the first convolution (x2 after each downsampling).
+      blocks: residual blocks at resolution S / 2**downsamplings.
+      downsamplings: stride-2 convolutions before the blocks, each undone by a stride-2
+        transposed convolution after them: 2 (CycleGAN's), 1 or 0.
 
     Raises:
       ConfigError: for an unsupported image shape or non-positive sizes.
@@ -91,6 +95,7 @@ class Translator(ImageNetwork):
         out_channels: int,
         width: int = 32,
         blocks: int = 3,
+        downsamplings: int = 2,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -98,15 +103,24 @@ class Translator(ImageNetwork):
         _check_shape(image_size, out_channels)
         if width <= 0 or blocks < 0:
             raise ConfigError(f"translator width must be > 0 and blocks >= 0: {width}, {blocks}")
+        if downsamplings not in (0, 1, 2):
+            raise ConfigError(
+                f"model.generator.downsamplings must be 0, 1 or 2, got {downsamplings!r}"
+            )
         self.image_size, self.channels, self.out_channels = image_size, channels, out_channels
-        self.width, self.blocks = width, blocks
+        self.width, self.blocks, self.downsamplings = width, blocks, downsamplings
+        d = downsamplings
         conv = keras.layers.Conv2D
         self.stem = conv(width, 7, padding="same", name="stem")
-        self.down = [conv(width * 2**i, 3, 2, padding="same", name=f"down{i}") for i in (1, 2)]
-        self.res = [ResidualBlock(width * 4, name=f"block{i}") for i in range(blocks)]
+        self.down = [
+            conv(width * 2**i, 3, 2, padding="same", name=f"down{i}") for i in range(1, d + 1)
+        ]
+        self.res = [ResidualBlock(width * 2**d, name=f"block{i}") for i in range(blocks)]
         up = keras.layers.Conv2DTranspose
-        self.up = [up(width * 2**i, 3, 2, padding="same", name=f"up{i}") for i in (1, 0)]
-        self.norms = [instance_norm(f"norm{i}") for i in range(5)]
+        self.up = [
+            up(width * 2**i, 3, 2, padding="same", name=f"up{i}") for i in reversed(range(d))
+        ]
+        self.norms = [instance_norm(f"norm{i}") for i in range(1 + 2 * d)]
         self.to_image = conv(out_channels, 7, padding="same", name="to_image")
 
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
@@ -116,7 +130,7 @@ class Translator(ImageNetwork):
         for block in self.res:
             x = block(x)
         for i, layer in enumerate(self.up):
-            x = tf.nn.relu(self.norms[3 + i](layer(x)))
+            x = tf.nn.relu(self.norms[1 + self.downsamplings + i](layer(x)))
         return tf.tanh(self.to_image(x))
 
     def get_config(self) -> dict[str, Any]:
@@ -127,6 +141,7 @@ class Translator(ImageNetwork):
             "out_channels": self.out_channels,
             "width": self.width,
             "blocks": self.blocks,
+            "downsamplings": self.downsamplings,
         }
 
 

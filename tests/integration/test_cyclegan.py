@@ -287,6 +287,36 @@ def test_networks_round_trip_through_their_config():
         Translator(30, 1, 1)
 
 
+@pytest.mark.parametrize("downsamplings", [0, 1, 2])
+def test_translator_downsamplings_set_the_resolution_of_its_blocks(downsamplings):
+    from gan_tf.networks.cyclegan import Translator
+
+    net = Translator(28, 1, 1, width=4, blocks=1, downsamplings=downsamplings)
+    seen = []
+    net.res[0].conv1.call = lambda x, f=net.res[0].conv1.call: seen.append(tuple(x.shape)) or f(x)
+    assert net(tf.zeros([2, 28, 28, 1])).shape == (2, 28, 28, 1)
+    size, channels = 28 // 2**downsamplings, 4 * 2**downsamplings
+    assert set(seen) == {(2, size, size, channels)}
+    assert len(net.down) == len(net.up) == downsamplings
+    copy = Translator.from_config(net.get_config())
+    assert copy.downsamplings == downsamplings
+    with pytest.raises(ConfigError, match="downsamplings must be 0, 1 or 2, got 3"):
+        Translator(28, 1, 1, downsamplings=3)
+
+
+def test_the_default_translator_keeps_its_variable_names():
+    """Checkpoints of earlier runs restore by these names."""
+    from gan_tf.networks.cyclegan import Translator
+
+    net = Translator(28, 1, 1, width=4, blocks=1)
+    net(net.dummy_inputs())
+    layers = sorted({v.path.split("/")[1] for v in net.variables})
+    assert layers == sorted(
+        ["stem", "down1", "down2", "block0", "up1", "up0", "to_image"]
+        + [f"norm{i}" for i in range(5)]
+    )
+
+
 def test_configs_of_earlier_versions_load_with_their_network_settings_moved():
     """Earlier versions kept the CycleGAN network sizes in `cycle` (`g_width`, `g_blocks`,
     `d_width`) and wrote them into every run's config.json."""
