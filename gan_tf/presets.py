@@ -265,15 +265,20 @@ def cyclegan_digits() -> Config:
     """Unpaired translation of the 1,797 scikit-learn 8x8 digits (upsampled to 28x28,
     `gan_tf.data.sklearn_digits`) to MNIST and back: CycleGAN with least-squares losses,
     cycle weight 10, identity weight 5 (the paper's 0.5 x cycle) and a buffer of 50 past
-    fakes; bench/cyclegan_digits.py measures what the
-    translation preserves."""
+    fakes; bench/cyclegan_digits.py measures what the translation preserves.
+
+    The translators do not downsample (`downsamplings=0`): their blocks work on 28 px
+    features and each output pixel sees a 25 px window, where CycleGAN's two downsamplings
+    give 7 px features that each see the whole image. With those, about one translated digit
+    in five changed class (MNIST-classifier accuracy 80.3%, below the 90.9% of the digits as
+    they are); without, 92.6% (README, "Unpaired translation")."""
     return Config(
         data=DataConfig(name="sklearn_digits", shuffle_buffer=1797),
         data_b=DataConfig(name="mnist"),
         model=ModelConfig(
             family="cyclegan",
             arch="cyclegan",
-            generator={"width": 32, "blocks": 3},
+            generator={"width": 32, "blocks": 3, "downsamplings": 0},
             discriminator={"width": 32},
         ),
         loss=LossConfig(name="least_squares"),

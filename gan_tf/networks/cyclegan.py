@@ -4,8 +4,9 @@
 convolution, two stride-2 downsamplings, residual blocks, two stride-2 transposed
 convolutions and a 7x7 convolution to the output channels with tanh; instance norm and ReLU
 after every convolution but the last (Johnson et al. 2016, as CycleGAN's ResNet generator).
-With fewer downsamplings (1 or 0) it sees less of the image at once: its receptive field
-shrinks from the whole 28 px digit to a stroke's neighbourhood.
+With fewer downsamplings (1 or 0) its blocks work on finer features, each seeing less of the
+image: without downsampling, 3 blocks give a 25 px receptive field; with two, each 7 px
+feature of a 28 px image sees all of it.
 
 `PatchDiscriminator`: a PatchGAN (Isola et al. 2017): 4x4 convolutions, two of stride 2,
 LeakyReLU(0.2) and instance norm (not after the first), ending in a map of logits, one per

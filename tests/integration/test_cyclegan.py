@@ -213,9 +213,14 @@ def _nets(model):
 
 @pytest.mark.slow
 def test_mirrored_steps_equal_single_device_steps(tiny):
-    """SGD, so a wrong gradient scale shows; the buffers see the global batch."""
+    """SGD, so a wrong gradient scale shows; the buffers see the global batch.
+
+    At a rate of 0.02: one step leaves the two runs 1e-8 apart, but at 0.1 the preset's
+    translator (no downsampling) carries that to 1.4e-5 in a few buffered fakes by step 3
+    (measured; float32 summation order, amplified by the instance norms of nearly constant
+    channels), where 0.02 gives 1.9e-6."""
     config = tiny.override(
-        ["train.optimizer=sgd", "train.g_lr=0.1", "train.d_lr=0.1", "cycle.buffer_size=5"]
+        ["train.optimizer=sgd", "train.g_lr=0.02", "train.d_lr=0.02", "cycle.buffer_size=5"]
     )
     a = tf.random.stateless_uniform([3, 4, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
     b = tf.random.stateless_uniform([3, 4, 28, 28, 1], seed=[3, 4], minval=-1, maxval=1)
@@ -229,7 +234,8 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
     mirrored, _, mirrored_logs = fit_batches(
         distribute.get_strategy("mirrored"), config, (a, b), init=start, build=build
     )
-    assert max(float(np.abs(s - v.numpy()).max()) for s, v in zip(start, single.variables)) > 1e-4
+    networks = [(s, v) for s, v in zip(start, single.variables) if "pool" not in v.path]
+    assert max(float(np.abs(s - v.numpy()).max()) for s, v in networks) > 1e-4
     # 3 steps x 4 fakes through a buffer of 5: stored, then swapped.
     assert int(single.pool_filled.numpy()) == 5
     for x, y in zip(single.variables, mirrored.variables):
