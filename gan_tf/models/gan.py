@@ -283,10 +283,11 @@ class GAN(keras.Model):
 
     def _r1(self, critic, images: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
         """The per-example R1 penalty, or zeros on the steps lazy regularisation skips."""
-        if self.r1_every == 1:
+        due = self._r1_due(step)
+        if due is True:
             return losses.r1_penalty(critic, images)
         return tf.cond(
-            self._r1_due(step),
+            due,
             lambda: losses.r1_penalty(critic, images),
             lambda: tf.zeros([tf.shape(images)[0]]),
         )

@@ -119,15 +119,14 @@ def history(tmp_path_factory, mnist_subset) -> History:
     )
     summaries, trees = [], []
     system_temp = tmp_path_factory.mktemp("system_temp")
-    watch = pytest.MonkeyPatch()
-    watch.setattr(tempfile, "tempdir", str(system_temp))
-    watch.setenv("TMPDIR", str(system_temp))
 
     def record(summary):
         summaries.append(summary)
         trees.append(_tree(run.serving_base))
 
-    try:
+    with pytest.MonkeyPatch.context() as watch:
+        watch.setattr(tempfile, "tempdir", str(system_temp))
+        watch.setenv("TMPDIR", str(system_temp))
         record(local_runner.run_pipeline(run))
         impossible = presets.SMOKE.with_overrides(["kid_domain=-1"], "threshold")
         record(local_runner.run_pipeline(dataclasses.replace(run, gate=impossible)))
@@ -144,8 +143,6 @@ def history(tmp_path_factory, mnist_subset) -> History:
         record(results.summarize(run.metadata_path, PIPELINE, start, serving, "gan", seconds=0))
         record(local_runner.run_pipeline(run))
         record(local_runner.run_pipeline(dataclasses.replace(run, overrides=(BETTER,))))
-    finally:
-        watch.undo()
     return History(run, summaries, trees, out, sorted(os.listdir(system_temp)))
 
 
