@@ -13,11 +13,14 @@ import keras
 import tensorflow as tf
 
 from gan_tf.networks.base import Discriminator
+from gan_tf.networks.mlp import WeightNormDense
 
 
 class FeatureHead(keras.Model):
     """A discriminator's feature stack (`Discriminator.features`) and a linear map to `units`
-    outputs, computed in float32; the discriminator's own logit head is dropped.
+    outputs, computed in float32; the discriminator's own logit head is dropped. On a body
+    initialised from data (`data_init`), the map is a weight-normalised layer with a trained
+    gain, initialised from data with it (Salimans et al.'s class head).
 
     Args:
       body: an unbuilt, unconditional discriminator of the run's architecture.
@@ -31,7 +34,12 @@ class FeatureHead(keras.Model):
         del body.logit  # never called: an unbuilt layer would leave the network half built
         self.body = body
         self.units = int(units)
-        self.project = keras.layers.Dense(self.units, name="outputs", dtype="float32")
+        if getattr(body, "data_init", False):
+            self.project = WeightNormDense(
+                self.units, gain="trained", name="outputs", dtype="float32"
+            )
+        else:
+            self.project = keras.layers.Dense(self.units, name="outputs", dtype="float32")
 
     def get_config(self) -> dict[str, Any]:
         body = type(self.body)
@@ -66,6 +74,18 @@ class FeatureHead(keras.Model):
 
     def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
         return self.project(tf.cast(self.features(images, training=training), tf.float32))
+
+    def initialise_from_data(self, images: tf.Tensor, seed: int) -> None:
+        """Data-dependent initialisation of the body and the map, layer by layer, on `images`
+        with training-time noise drawn from `seed` (`MLPDiscriminator.initialise_from_data`):
+        the outputs on them start with mean 0 and spread 1 per unit.
+
+        Raises:
+          ValueError: when the body was built without `data_init`.
+        """
+        if not getattr(self.body, "data_init", False):
+            raise ValueError("this network's body was built without data_init")
+        self.project.initialise(self.body.initialise_from_data(images, seed))
 
     def dummy_inputs(self, batch: int = 2) -> tf.Tensor:
         return tf.zeros([batch, *self.image_shape])

@@ -44,11 +44,22 @@ class WeightNormDense(keras.layers.Layer):
     """A dense layer whose kernel columns have unit norm: `y = x (v / ||v||) + b`, the fixed
     scale weight normalisation of Salimans et al.'s (2016) MNIST discriminator. The scale
     cannot grow, so the network cannot outgrow the Gaussian noise added between its layers.
+
+    Args:
+      units: number of outputs.
+      gain: `"none"` (unit-norm columns), `"fixed"` or `"trained"`: a per-output scale `g`
+        (`y = x g v / ||v|| + b`), set from data by `initialise` and then kept (Salimans
+        et al.'s hidden layers) or trained (their class head).
     """
 
-    def __init__(self, units: int, **kwargs: Any):
+    GAINS = ("none", "fixed", "trained")
+
+    def __init__(self, units: int, gain: str = "none", **kwargs: Any):
         super().__init__(**kwargs)
+        if gain not in self.GAINS:
+            raise ConfigError(f"weight-norm gain {gain!r}: expected one of {', '.join(self.GAINS)}")
         self.units = int(units)
+        self.gain_kind = gain
 
     def build(self, input_shape) -> None:
         self.direction = self.add_weight(
@@ -57,13 +68,45 @@ class WeightNormDense(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(stddev=0.1),
         )
         self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+        self.gain = None
+        if self.gain_kind != "none":
+            self.gain = self.add_weight(
+                name="gain",
+                shape=(self.units,),
+                initializer="ones",
+                trainable=self.gain_kind == "trained",
+            )
+
+    def kernel(self) -> tf.Tensor:
+        """`v / ||v||`, times the gain if there is one."""
+        kernel = tf.math.l2_normalize(self.direction, axis=0, epsilon=1e-12)
+        return kernel if self.gain is None else kernel * self.gain
 
     def call(self, x: tf.Tensor) -> tf.Tensor:
-        kernel = tf.math.l2_normalize(self.direction, axis=0, epsilon=1e-12)
-        return tf.matmul(x, tf.cast(kernel, x.dtype)) + tf.cast(self.bias, x.dtype)
+        return tf.matmul(x, tf.cast(self.kernel(), x.dtype)) + tf.cast(self.bias, x.dtype)
+
+    def initialise(self, x: tf.Tensor) -> tf.Tensor:
+        """Data-dependent initialisation (Salimans & Kingma 2016): sets the gain and bias so
+        that the outputs on the batch `x` have mean 0 and standard deviation 1 per unit, and
+        returns those outputs.
+
+        Raises:
+          ValueError: when the layer has no gain.
+        """
+        if self.gain is None:
+            raise ValueError("a weight-norm layer without a gain cannot be initialised from data")
+        x = tf.cast(x, tf.float32)
+        if not self.built:
+            self.build(x.shape)
+        pre = tf.matmul(x, self.kernel())
+        mean, variance = tf.nn.moments(pre, axes=[0])
+        std = tf.maximum(tf.sqrt(variance), 1e-8)
+        self.gain.assign(self.gain / std)
+        self.bias.assign(-mean / std)
+        return (pre - mean) / std
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units, "gain": self.gain_kind}
 
 
 class MLPGenerator(base.Generator):
@@ -126,6 +169,10 @@ class MLPDiscriminator(base.Discriminator):
       unit_range: map images from [-1, 1] to [0, 1] before the input noise. With fixed-scale
         `weight_norm` layers, the input's scale sets every layer's scale against its
         `hidden_noise`: Salimans et al.'s noise levels are for [0, 1] images.
+      data_init: with `weight_norm`, give each hidden layer a fixed gain that
+        `initialise_from_data` sets, as Salimans et al. do, so that every layer's outputs
+        start with unit spread against its `hidden_noise` whatever the input's scale (a
+        feature head on this body then has a trained gain; `heads.FeatureHead`).
     """
 
     def __init__(
@@ -138,6 +185,7 @@ class MLPDiscriminator(base.Discriminator):
         hidden_noise: float = 0.0,
         weight_norm: bool = False,
         unit_range: bool = False,
+        data_init: bool = False,
         **kwargs: Any,
     ):
         if kwargs.get("mbstd_group"):
@@ -150,6 +198,11 @@ class MLPDiscriminator(base.Discriminator):
                 "model.discriminator: weight_norm and spectral_norm are two normalisations "
                 "of the same kernel; choose one"
             )
+        if data_init and not weight_norm:
+            raise ConfigError(
+                "model.discriminator.data_init sets weight_norm layers' gains; "
+                "it needs weight_norm=true"
+            )
         width = kwargs.get("width", 64)
         self.sizes = parse_units(units, (4 * width, 2 * width), "discriminator.units")
         super().__init__(image_size, channels, **kwargs)
@@ -159,12 +212,17 @@ class MLPDiscriminator(base.Discriminator):
         self.hidden_noise = float(hidden_noise)
         self.weight_norm = bool(weight_norm)
         self.unit_range = bool(unit_range)
+        self.data_init = bool(data_init)
         self.flatten = keras.layers.Flatten()
         # Noise layers hold random-generator state: made only when used, so that a
         # discriminator without noise keeps the variables it always had.
         self.hidden = [keras.layers.GaussianNoise(self.noise)] if self.noise else []
         for i, size in enumerate(self.sizes):
-            dense = WeightNormDense(size) if self.weight_norm else keras.layers.Dense(size)
+            dense = (
+                WeightNormDense(size, gain="fixed" if self.data_init else "none")
+                if self.weight_norm
+                else keras.layers.Dense(size)
+            )
             self.hidden.append(base.maybe_spectral(dense, self.spectral_norm))
             self.hidden.append(base.d_norm_layer(self.norm) if i > 0 else keras.layers.Identity())
             self.hidden.append(activation_layer(activation, "model.discriminator.activation"))
@@ -179,6 +237,7 @@ class MLPDiscriminator(base.Discriminator):
             "hidden_noise": self.hidden_noise,
             "weight_norm": self.weight_norm,
             "unit_range": self.unit_range,
+            "data_init": self.data_init,
         }
         return {**super().get_config(), **settings}
 
@@ -186,10 +245,34 @@ class MLPDiscriminator(base.Discriminator):
     def feature_dim(self) -> int:
         return self.sizes[-1]
 
-    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+    def _inputs(self, x: tf.Tensor) -> tf.Tensor:
         h = self.flatten(x)
-        if self.unit_range:
-            h = h * 0.5 + 0.5
+        return h * 0.5 + 0.5 if self.unit_range else h
+
+    def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        h = self._inputs(x)
         for layer in self.hidden:
             h = layer(h, training=training)
+        return h
+
+    def initialise_from_data(self, x: tf.Tensor, seed: int) -> tf.Tensor:
+        """Sets each hidden layer's gain and bias from the images `x`, first layer first, so
+        that its outputs on them have mean 0 and spread 1 per unit, with the training-time
+        noise drawn from `seed` (Salimans et al.'s data-dependent initialisation), and
+        returns the features of `x` so computed.
+
+        Raises:
+          ValueError: when the network was built without `data_init`.
+        """
+        if not self.data_init:
+            raise ValueError("this discriminator was built without data_init")
+        h = tf.cast(self._inputs(tf.convert_to_tensor(x)), tf.float32)
+        for i, layer in enumerate(self.hidden):
+            if isinstance(layer, keras.layers.GaussianNoise):
+                noise = tf.random.stateless_normal(tf.shape(h), seed=[seed, i])
+                h = h + layer.stddev * noise
+            elif isinstance(layer, WeightNormDense):
+                h = layer.initialise(h)
+            else:
+                h = tf.cast(layer(h, training=False), tf.float32)
         return h

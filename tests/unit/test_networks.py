@@ -269,6 +269,78 @@ def test_weight_norm_dense_has_unit_norm_columns():
     np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_weight_norm_dense_initialised_from_data_standardises_its_outputs():
+    from gan_tf.networks.mlp import WeightNormDense
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(50, 4)) * [1.0, 3.0, 0.2, 1.0] + [2.0, 0.0, -1.0, 0.5]).astype(np.float32)
+    v = rng.normal(size=(4, 3)).astype(np.float32)
+    layer = WeightNormDense(3, gain="fixed")
+    layer.build((None, 4))
+    layer.direction.assign(v)
+    out = layer.initialise(x)
+    # Salimans & Kingma (2016): g = 1 / sd(t), b = -mean(t) / sd(t), t = x v / ||v||.
+    t = x.astype(np.float64) @ (v / np.sqrt((v.astype(np.float64) ** 2).sum(axis=0)))
+    mean, sd = t.mean(axis=0), t.std(axis=0)
+    np.testing.assert_allclose(layer.gain.numpy(), 1 / sd, rtol=1e-5)
+    np.testing.assert_allclose(layer.bias.numpy(), -mean / sd, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out, (t - mean) / sd, atol=1e-5)
+    np.testing.assert_allclose(layer(x), (t - mean) / sd, atol=1e-5)
+    assert all(v is not layer.gain for v in layer.trainable_variables)
+    trained = WeightNormDense(3, gain="trained")
+    trained.build((None, 4))
+    assert any(v is trained.gain for v in trained.trainable_variables)
+    assert WeightNormDense.from_config(trained.get_config()).gain_kind == "trained"
+    plain = WeightNormDense(3)
+    plain.build((None, 4))
+    assert plain.gain is None and len(plain.variables) == 2
+    with pytest.raises(ValueError, match="without a gain"):
+        plain.initialise(x)
+    with pytest.raises(ConfigError, match="gain 'big'"):
+        WeightNormDense(3, gain="big")
+
+
+def test_mlp_discriminator_data_init_standardises_every_layer_from_its_seed():
+    from gan_tf.networks.mlp import MLPDiscriminator, WeightNormDense
+
+    x = tf.random.stateless_uniform([64, 28, 28, 1], seed=[5, 6], minval=-1, maxval=1)
+    c = condition(None, 0, 64)
+    settings = dict(units="20,10,5", activation="relu", weight_norm=True, data_init=True)
+    quiet = MLPDiscriminator(28, 1, **settings)
+    quiet((x, c))
+    features = quiet.initialise_from_data(x, seed=0)
+    np.testing.assert_allclose(quiet.features(x), features, atol=1e-5)
+    h, standardised = quiet.flatten(x), 0
+    for layer in quiet.hidden:
+        h = layer(h)
+        if isinstance(layer, WeightNormDense):
+            np.testing.assert_allclose(np.mean(h, axis=0), 0, atol=1e-4)
+            np.testing.assert_allclose(np.std(h, axis=0), 1, atol=1e-3)
+            standardised += 1
+    assert standardised == 3
+    assert MLPDiscriminator.from_config(quiet.get_config()).data_init
+
+    def gains(seed: int) -> list[np.ndarray]:
+        noisy = MLPDiscriminator(28, 1, noise=0.3, hidden_noise=0.5, **settings)
+        noisy((x, c))
+        for target, source in zip(noisy.trainable_variables, quiet.trainable_variables):
+            target.assign(source)
+        noisy.initialise_from_data(x, seed=seed)
+        return [v.numpy() for v in noisy.non_trainable_variables if "gain" in v.path]
+
+    first, again, other = gains(0), gains(0), gains(1)
+    assert len(first) == 3
+    for a, b, o in zip(first, again, other):
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, o)
+    # The noise is part of what is standardised: noisy gains differ from quiet ones.
+    assert not np.allclose(first[1], [v.numpy() for v in quiet.variables if "gain" in v.path][1])
+    with pytest.raises(ConfigError, match="needs weight_norm=true"):
+        MLPDiscriminator(28, 1, data_init=True)
+    with pytest.raises(ValueError, match="without data_init"):
+        MLPDiscriminator(28, 1, weight_norm=True).initialise_from_data(x, seed=0)
+
+
 def test_mlp_discriminator_unit_range_sees_images_in_zero_one():
     from gan_tf.networks.mlp import MLPDiscriminator
 
