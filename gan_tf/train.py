@@ -216,6 +216,9 @@ def _train(
             restore_dir=saved_dir,
         )
     start = checkpointer.restore()
+    if checkpointer.latest is None:  # a first start, not a resume
+        with strategy.scope():
+            family.initialise(model)
     # Learning rates are settings, not state: a resumed run uses the configured ones. A
     # constant rate is a variable the restore just overwrote; a schedule is built from them.
     for optimizer, rate in family.learning_rates(model):

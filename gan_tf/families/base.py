@@ -79,6 +79,10 @@ class Family:
         construction order), optimizers and variables."""
         raise NotImplementedError
 
+    def initialise(self, model: keras.Model) -> None:
+        """Sets initial weights that depend on data; called once, on a run's first start
+        (never on a resume, whose weights come from the checkpoint)."""
+
     def step_variable(self, model: keras.Model) -> tf.Variable:
         """The variable counting the model's train steps."""
         return model.step_counter

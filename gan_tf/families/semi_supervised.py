@@ -30,6 +30,8 @@ from gan_tf.networks.heads import Classifier
 
 # Images classified per call.
 BATCH = 500
+# Training images a data-dependent initialisation sees (Salimans et al.'s 500).
+INIT_IMAGES = 500
 
 
 class GeneratorAndClassifier(NamedTuple):
@@ -133,6 +135,7 @@ class SemiSupervisedFamily(GANFamily):
     def __init__(self, config: Config):
         super().__init__(config)
         self._labelled: tuple[tf.Tensor, tf.Tensor] | None = None
+        self._split: tuple[np.ndarray, np.ndarray] | None = None
 
     def validate(self) -> None:
         c, s = self.config, self.config.semi
@@ -195,14 +198,21 @@ class SemiSupervisedFamily(GANFamily):
         )
         return tf.data.Dataset.zip((unlabelled, labelled)).with_options(options).prefetch(2)
 
+    def training_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """The training split's uint8 images and labels, read once per family."""
+        if self._split is None:
+            c = self.config
+            self._split = labelled_split(c, c.data.split, c.data.limit)
+        return self._split
+
     def labelled_examples(self) -> tuple[tf.Tensor, tf.Tensor]:
-        """The label draw's images in [-1, 1] and int32 labels, read once per family (a run
-        makes a dataset per `fit` call, and the draw reads the whole training split)."""
+        """The label draw's images in [-1, 1] and int32 labels (a run makes a dataset per
+        `fit` call, and the draw is made once)."""
         if self._labelled is None:
             from gan_tf.data import pipeline
 
             c = self.config
-            images, labels = labelled_split(c, c.data.split, c.data.limit)
+            images, labels = self.training_split()
             chosen = label_draw(
                 labels, c.semi.labels_per_class, c.data.num_classes, c.semi.label_seed
             )
@@ -211,6 +221,18 @@ class SemiSupervisedFamily(GANFamily):
                 tf.constant(labels[chosen].astype(np.int32)),
             )
         return self._labelled
+
+    def initialise(self, model: SemiSupervisedGAN) -> None:
+        """With `model.discriminator.data_init`, the classifier's data-dependent
+        initialisation on `INIT_IMAGES` training images drawn from `train.seed`."""
+        if not getattr(model.discriminator.body, "data_init", False):
+            return
+        from gan_tf.data import pipeline
+
+        images, _ = self.training_split()
+        seed = self.config.train.seed
+        chosen = np.random.default_rng(seed).permutation(len(images))[:INIT_IMAGES]
+        model.initialise_from_data(pipeline.to_unit_range(tf.constant(images[chosen])), seed)
 
     def checkpoint_items(self, model: SemiSupervisedGAN) -> Mapping[str, Any]:
         items = dict(super().checkpoint_items(model))

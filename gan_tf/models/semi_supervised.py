@@ -69,8 +69,18 @@ class SemiSupervisedGAN(GAN):
         super().build_networks()
         if self.ema_classifier is not None:
             self.ema_classifier(self.ema_classifier.dummy_inputs())
+        self._restart_average()
+
+    def _restart_average(self) -> None:
+        if self.ema_classifier is not None:
             for avg, var in zip(self.ema_classifier.variables, self.discriminator.variables):
                 avg.assign(var)
+
+    def initialise_from_data(self, images: tf.Tensor, seed: int) -> None:
+        """The discriminator's data-dependent initialisation (`Classifier.initialise_from_data`);
+        its moving average, if any, starts from the result."""
+        self.discriminator.initialise_from_data(images, seed)
+        self._restart_average()
 
     def output_classifier(self):
         """The classifier outputs use: the moving average if there is one, else the

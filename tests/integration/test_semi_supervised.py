@@ -190,6 +190,49 @@ def test_mirrored_steps_equal_single_device_steps(tiny):
         np.testing.assert_allclose(mirrored_logs[key], single_logs[key], rtol=1e-5, err_msg=key)
 
 
+def test_data_init_sets_the_classifier_from_training_images_on_a_first_start_only(tiny, tmp_path):
+    """The classifier's logits start standardised on the training images the family draws;
+    a resumed run keeps its checkpoint's weights (re-initialising would reset the fixed
+    gains from the trained directions, and the runs would part)."""
+    from gan_tf.data.pipeline import to_unit_range
+    from gan_tf.families.semi_supervised import INIT_IMAGES
+
+    config = tiny.override(
+        [
+            "model.discriminator.data_init=true",
+            "model.discriminator.noise=0",
+            "model.discriminator.hidden_noise=0",
+            "semi.classifier_ema=0.5",
+            "train.lr_decay_start=1",  # a constant rate: the same schedule when stopped at 4
+        ]
+    )
+    family = families.for_config(config)
+    model = family.build()
+    family.initialise(model)
+    images, _ = family.training_split()
+    chosen = np.random.default_rng(config.train.seed).permutation(len(images))[:INIT_IMAGES]
+    logits = model.discriminator(to_unit_range(tf.constant(images[chosen]))).numpy()
+    np.testing.assert_allclose(logits.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(logits.std(axis=0), 1, atol=1e-3)
+    gains = [v.numpy() for v in model.discriminator.non_trainable_variables if "gain" in v.path]
+    assert (
+        len(gains) == 2
+        and sum("gain" in v.path for v in model.discriminator.trainable_variables) == 1
+    )
+    for a, b in zip(model.ema_classifier.variables, model.discriminator.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+    whole = train.train(config, str(tmp_path / "whole"), verbose=0).model
+    train.train(config.override(["train.steps=4"]), str(tmp_path / "resumed"), verbose=0)
+    resumed = train.train(config, str(tmp_path / "resumed"), verbose=0)
+    assert resumed.start_step == 4
+    fixed = [v for v in whole.discriminator.non_trainable_variables if "gain" in v.path]
+    for v, gain in zip(fixed, gains, strict=True):  # still those of the first start
+        np.testing.assert_array_equal(v.numpy(), gain)
+    for a, b in zip(whole.variables, resumed.model.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
 @pytest.mark.parametrize(
     "overrides, match",
     [
