@@ -160,10 +160,10 @@ def anomaly_mnist() -> Config:
 def ssgan_mnist() -> Config:
     """Semi-supervised MNIST with 100 labels (10 per class, label draw `semi.label_seed`):
     the K-class discriminator of Salimans et al. (2016) with a feature-matching generator and
-    their MNIST networks: a 1000-500-250-250-250 ReLU discriminator with unit-norm weights and
-    Gaussian noise on its input and every hidden layer, a 500-500 softplus generator with
-    batch norm; every training image is used unlabelled. 20 epochs, the learning rates
-    falling linearly to 0 over the last 10."""
+    their MNIST networks: a 1000-500-250-250-250 ReLU discriminator with weight-normalised
+    layers initialised from data and Gaussian noise on its input and every hidden layer, a
+    500-500 softplus generator with batch norm; every training image is used unlabelled. 20
+    epochs, the learning rates falling linearly to 0 over the last 10."""
     return Config(
         data=DataConfig(num_classes=10),
         model=ModelConfig(
@@ -175,6 +175,7 @@ def ssgan_mnist() -> Config:
                 "units": "1000,500,250,250,250",
                 "activation": "relu",
                 "weight_norm": True,
+                "data_init": True,
                 "norm": "none",
                 # 0.3 on [0, 1] images, as published; images here are in [-1, 1].
                 "noise": 0.6,

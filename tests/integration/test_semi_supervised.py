@@ -233,6 +233,30 @@ def test_data_init_sets_the_classifier_from_training_images_on_a_first_start_onl
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
+def test_data_init_under_mirrored_equals_single_device(tiny):
+    """The initialisation runs in the strategy's cross-replica context: every replica's
+    copy gets the same gains and biases as a single-device run's."""
+    config = tiny.override(["semi.classifier_ema=0.5"])
+    assert config.model.discriminator["data_init"]  # the preset's
+    family = families.for_config(config)
+    single = family.build()
+    start = [v.numpy() for v in single.variables]
+    family.initialise(single)
+    strategy = distribute.get_strategy("mirrored")
+    with strategy.scope():
+        mirrored = family.build()
+    for variable, value in zip(mirrored.variables, start):
+        variable.assign(value)
+    with strategy.scope():
+        family.initialise(mirrored)
+    changed = 0
+    for a, b, before in zip(single.variables, mirrored.variables, start):
+        changed += not np.array_equal(a.numpy(), before)
+        for replica_value in strategy.experimental_local_results(b):
+            np.testing.assert_allclose(replica_value.numpy(), a.numpy(), atol=1e-6, err_msg=a.path)
+    assert changed >= 6  # the gains and biases of the two hidden layers, the head, the average
+
+
 @pytest.mark.parametrize(
     "overrides, match",
     [
