@@ -29,11 +29,11 @@ def instance_norm(name: str) -> keras.layers.Layer:
     return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
 
 
-def _check_shape(image_size: int, channels: int) -> None:
-    if image_size % 4:
+def _check_shape(image_size: int, channels: int, downsamplings: int, network: str) -> None:
+    if image_size % 2**downsamplings:
         raise ConfigError(
-            f"CycleGAN networks downsample twice: data.image_size must be a multiple of 4, "
-            f"got {image_size}"
+            f"the CycleGAN {network} halves the resolution {downsamplings} times: "
+            f"data.image_size must be a multiple of {2**downsamplings}, got {image_size}"
         )
     if channels not in (1, 3):
         raise ConfigError(f"image channels must be 1 or 3, not {channels}")
@@ -77,7 +77,7 @@ class Translator(ImageNetwork):
     """A CycleGAN generator: `[n, S, S, channels]` -> `[n, S, S, out_channels]`, in [-1, 1].
 
     Args:
-      image_size: S, a multiple of 4.
+      image_size: S, a multiple of `2 ** downsamplings`.
       channels: input channels (1 or 3).
       out_channels: output channels (1 or 3).
       width: channels of the first convolution (x2 after each downsampling).
@@ -100,14 +100,14 @@ class Translator(ImageNetwork):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        _check_shape(image_size, channels)
-        _check_shape(image_size, out_channels)
         if width <= 0 or blocks < 0:
             raise ConfigError(f"translator width must be > 0 and blocks >= 0: {width}, {blocks}")
         if downsamplings not in (0, 1, 2):
             raise ConfigError(
                 f"model.generator.downsamplings must be 0, 1 or 2, got {downsamplings!r}"
             )
+        _check_shape(image_size, channels, downsamplings, "translator")
+        _check_shape(image_size, out_channels, downsamplings, "translator")
         self.image_size, self.channels, self.out_channels = image_size, channels, out_channels
         self.width, self.blocks, self.downsamplings = width, blocks, downsamplings
         d = downsamplings
@@ -160,7 +160,7 @@ class PatchDiscriminator(ImageNetwork):
 
     def __init__(self, image_size: int, channels: int, width: int = 32, **kwargs: Any):
         super().__init__(**kwargs)
-        _check_shape(image_size, channels)
+        _check_shape(image_size, channels, 2, "discriminator")
         if width <= 0:
             raise ConfigError(f"discriminator width must be positive, got {width}")
         self.image_size, self.channels, self.width = image_size, channels, width

@@ -289,8 +289,18 @@ def test_networks_round_trip_through_their_config():
     out = Translator(28, 1, 3, width=4, blocks=1)(tf.zeros([2, 28, 28, 1]))
     assert out.shape == (2, 28, 28, 3)
     assert PatchDiscriminator(28, 1, width=4)(tf.zeros([2, 28, 28, 1])).shape == (2, 7, 7, 1)
-    with pytest.raises(ConfigError, match="multiple of 4"):
+    with pytest.raises(
+        ConfigError, match="translator halves the resolution 2 times.*multiple of 4"
+    ):
         Translator(30, 1, 1)
+    with pytest.raises(
+        ConfigError, match="translator halves the resolution 1 times.*multiple of 2"
+    ):
+        Translator(29, 1, 1, downsamplings=1)
+    assert Translator(30, 1, 1, downsamplings=1)(tf.zeros([1, 30, 30, 1])).shape == (1, 30, 30, 1)
+    assert Translator(29, 1, 1, downsamplings=0)(tf.zeros([1, 29, 29, 1])).shape == (1, 29, 29, 1)
+    with pytest.raises(ConfigError, match="discriminator halves the resolution 2 times"):
+        PatchDiscriminator(30, 1)
 
 
 @pytest.mark.parametrize("downsamplings", [0, 1, 2])
