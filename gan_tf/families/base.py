@@ -5,7 +5,8 @@ interface. A family owns:
 
 * its networks and its training step: `build` returns a compiled `keras.Model` whose
   `train_step` does the family's updates, built in the current distribution strategy scope;
-* its data: `dataset` (by default the configured source, positioned at a step);
+* its data: `dataset` (by default the configured source, positioned at a step), and
+  initial weights that depend on data: `initialise` (a run's first start only);
 * what it checkpoints, by name: `checkpoint_items`;
 * its inference object: what outputs are made from, from a live model (`inference`) or from
   a workdir's newest checkpoint (`load`), e.g. the EMA generator of a GAN;
