@@ -162,8 +162,10 @@ def ssgan_mnist() -> Config:
     the K-class discriminator of Salimans et al. (2016) with a feature-matching generator and
     their MNIST networks: a 1000-500-250-250-250 ReLU discriminator with weight-normalised
     layers initialised from data and Gaussian noise on its input and every hidden layer, a
-    500-500 softplus generator with batch norm; every training image is used unlabelled. 20
-    epochs, the learning rates falling linearly to 0 over the last 10."""
+    500-500 softplus generator with batch norm; every training image is used unlabelled. 60
+    epochs, the learning rates falling linearly to 0 over the last 30, classifying with the
+    discriminator's moving average (decay 0.9999) as Salimans et al. do: test error 1.49% ±
+    0.05 over three label draws here, against 2.10% ± 0.03 after 20 epochs (README)."""
     return Config(
         data=DataConfig(num_classes=10),
         model=ModelConfig(
@@ -184,7 +186,7 @@ def ssgan_mnist() -> Config:
         ),
         train=TrainConfig(
             batch_size=100,
-            steps=12000,
+            steps=36000,
             steps_per_epoch=600,
             g_lr=3e-3,
             d_lr=3e-3,
@@ -193,7 +195,9 @@ def ssgan_mnist() -> Config:
             image_every=1200,
         ),
         export=ExportConfig(model_name="ssgan"),
-        semi=SemiSupervisedConfig(labels_per_class=10, unsupervised_weight=0.5, eval_every=1200),
+        semi=SemiSupervisedConfig(
+            labels_per_class=10, unsupervised_weight=0.5, eval_every=1200, classifier_ema=0.9999
+        ),
     )
 
 
