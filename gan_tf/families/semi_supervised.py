@@ -199,7 +199,8 @@ class SemiSupervisedFamily(GANFamily):
         return tf.data.Dataset.zip((unlabelled, labelled)).with_options(options).prefetch(2)
 
     def training_split(self) -> tuple[np.ndarray, np.ndarray]:
-        """The training split's uint8 images and labels, read once per family."""
+        """The training split's uint8 images and labels, read once for the initialisation
+        and the label draw, and let go once the draw is made."""
         if self._split is None:
             c = self.config
             self._split = labelled_split(c, c.data.split, c.data.limit)
@@ -220,12 +221,13 @@ class SemiSupervisedFamily(GANFamily):
                 pipeline.to_unit_range(tf.constant(images[chosen])),
                 tf.constant(labels[chosen].astype(np.int32)),
             )
+            self._split = None
         return self._labelled
 
     def initialise(self, model: SemiSupervisedGAN) -> None:
         """With `model.discriminator.data_init`, the classifier's data-dependent
         initialisation on `INIT_IMAGES` training images drawn from `train.seed`."""
-        if not getattr(model.discriminator.body, "data_init", False):
+        if not model.discriminator.data_init:
             return
         from gan_tf.data import pipeline
 

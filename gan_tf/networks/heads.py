@@ -34,7 +34,7 @@ class FeatureHead(keras.Model):
         del body.logit  # never called: an unbuilt layer would leave the network half built
         self.body = body
         self.units = int(units)
-        if getattr(body, "data_init", False):
+        if self.data_init:
             self.project = WeightNormDense(
                 self.units, gain="trained", name="outputs", dtype="float32"
             )
@@ -56,6 +56,11 @@ class FeatureHead(keras.Model):
         module, _, name = config.pop("body_class").rpartition(".")
         body = getattr(importlib.import_module(module), name).from_config(config.pop("body"))
         return cls(body, **config)
+
+    @property
+    def data_init(self) -> bool:
+        """Whether the body, and so the map, is initialised from data."""
+        return bool(getattr(self.body, "data_init", False))
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -83,7 +88,7 @@ class FeatureHead(keras.Model):
         Raises:
           ValueError: when the body was built without `data_init`.
         """
-        if not getattr(self.body, "data_init", False):
+        if not self.data_init:
             raise ValueError("this network's body was built without data_init")
         self.project.initialise(self.body.initialise_from_data(images, seed))
 

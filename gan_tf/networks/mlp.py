@@ -96,8 +96,6 @@ class WeightNormDense(keras.layers.Layer):
         if self.gain is None:
             raise ValueError("a weight-norm layer without a gain cannot be initialised from data")
         x = tf.cast(x, tf.float32)
-        if not self.built:
-            self.build(x.shape)
         pre = tf.matmul(x, self.kernel())
         mean, variance = tf.nn.moments(pre, axes=[0])
         std = tf.maximum(tf.sqrt(variance), 1e-8)
