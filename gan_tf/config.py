@@ -312,6 +312,14 @@ class SemiSupervisedConfig:
       eval_split: the labelled split of the test error.
       classifier_ema: decay of a moving average of the discriminator's weights (0 = none),
         which is then the classifier that evaluation and the export use.
+      labelled_batches: how a step's labelled batch is read from the draw: `"drawn"`, each
+        image drawn with replacement; `"permuted"`, consecutive batches of a stream of
+        permutations of the draw, one per pass over it, so that every image is read once
+        per pass (with as many labels as the batch size, every batch holds each labelled
+        image once, as in Salimans et al.'s code).
+      match_before_noise: feature matching on the discriminator's last hidden layer before
+        its Gaussian noise (Salimans et al.'s code) rather than after it (an `mlp`
+        discriminator with `hidden_noise`).
     """
 
     labels_per_class: int = 10
@@ -320,6 +328,8 @@ class SemiSupervisedConfig:
     eval_every: int = 0
     eval_split: str = "test"
     classifier_ema: float = 0.0
+    labelled_batches: str = "drawn"
+    match_before_noise: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ PURPOSES: dict[str, int] = {
     "g_noise": 13,
     "pool_a": 14,  # CycleGAN: which past fakes of domain A its discriminator sees
     "pool_b": 15,  # CycleGAN: which past fakes of domain B its discriminator sees
+    "labelled_pass": 16,  # the permutation of a pass over a semi-supervised label draw
 }
 PASS_BITS = 6
 PURPOSE_BITS = 6

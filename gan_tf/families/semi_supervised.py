@@ -32,6 +32,8 @@ from gan_tf.networks.heads import Classifier
 BATCH = 500
 # Training images a data-dependent initialisation sees (Salimans et al.'s 500).
 INIT_IMAGES = 500
+# Ways a step's labelled batch is read from the label draw (`semi.labelled_batches`).
+LABELLED_BATCHES = ("drawn", "permuted")
 
 
 class GeneratorAndClassifier(NamedTuple):
@@ -82,6 +84,34 @@ def label_draw(labels: np.ndarray, per_class: int, num_classes: int, seed: int) 
             raise DataError(f"class {k} has {len(of_k)} examples, fewer than {per_class}")
         chosen.append(of_k)
     return np.sort(np.concatenate(chosen))
+
+
+def labelled_indices(step: tf.Tensor, batch: int, count: int, seed: int, how: str) -> tf.Tensor:
+    """Which of the `count` labelled examples step `step` reads (`semi.labelled_batches`).
+
+    `"drawn"`: `batch` indices drawn uniformly with replacement from `(seed, step)`.
+    `"permuted"`: positions `step * batch ... step * batch + batch - 1` of the stream that
+    concatenates, for passes e = 0, 1, ..., a permutation of the examples drawn from
+    `(seed, e)`; so a resumed run reads what an uninterrupted one does.
+    """
+    step = tf.cast(step, tf.int64)
+    if how == "drawn":
+        seed_pair = streams.stream_seed(seed, step, "labelled_batch")
+        return tf.random.stateless_uniform([batch], seed=seed_pair, maxval=count, dtype=tf.int32)
+    positions = step * batch + tf.range(batch, dtype=tf.int64)
+    passes, offsets = positions // count, positions % count
+    first = passes[0]
+
+    def permutation(e: tf.Tensor) -> tf.Tensor:
+        keys = tf.random.stateless_uniform(
+            [count], seed=streams.stream_seed(seed, e, "labelled_pass")
+        )
+        return tf.cast(tf.argsort(keys, stable=True), tf.int32)
+
+    permutations = tf.map_fn(
+        permutation, tf.range(first, passes[-1] + 1), fn_output_signature=tf.int32
+    )
+    return tf.gather_nd(permutations, tf.stack([passes - first, offsets], axis=1))
 
 
 def classify(classifier: Classifier, images: np.ndarray) -> np.ndarray:
@@ -154,6 +184,17 @@ class SemiSupervisedFamily(GANFamily):
             )
         if not 0 <= s.classifier_ema < 1:
             raise ConfigError(f"semi.classifier_ema must be in [0, 1), got {s.classifier_ema}")
+        if s.labelled_batches not in LABELLED_BATCHES:
+            raise ConfigError(
+                f"semi.labelled_batches={s.labelled_batches!r}: expected one of "
+                f"{', '.join(LABELLED_BATCHES)}"
+            )
+        if s.match_before_noise and not (
+            c.model.arch == "mlp" and float(c.model.discriminator.get("hidden_noise", 0))
+        ):
+            raise ConfigError(
+                "semi.match_before_noise needs an mlp discriminator with hidden_noise > 0"
+            )
         if c.train.d_steps != 1 or c.train.diffaugment or c.train.reuse_fakes:
             raise ConfigError(
                 "the semi_supervised family takes one discriminator step per step, without "
@@ -169,6 +210,7 @@ class SemiSupervisedFamily(GANFamily):
                 networks.build_classifier(c),
                 unsupervised_weight=c.semi.unsupervised_weight,
                 classifier_ema=c.semi.classifier_ema,
+                match_before_noise=c.semi.match_before_noise,
                 **settings,
             )
 
@@ -176,18 +218,18 @@ class SemiSupervisedFamily(GANFamily):
 
     def dataset(self, start_step: int) -> tf.data.Dataset:
         """`(unlabelled, (labelled, labels))` global batches: the training pipeline's images,
-        and labelled images drawn statelessly from `(train.seed, step)` among the draw."""
+        and labelled images of the draw chosen statelessly from `train.seed` and the step
+        (`labelled_indices`)."""
         from gan_tf.data import pipeline
 
-        c, t = self.config, self.config.train
+        c = self.config
         unlabelled = pipeline.train_dataset(unconditional(c), start_step)
         x, y = self.labelled_examples()
         count = int(y.shape[0])
 
         def pick(step: tf.Tensor):
-            seed = streams.stream_seed(t.seed, step, "labelled_batch")
-            index = tf.random.stateless_uniform(
-                [t.batch_size], seed=seed, maxval=count, dtype=tf.int32
+            index = labelled_indices(
+                step, c.train.batch_size, count, c.train.seed, c.semi.labelled_batches
             )
             return tf.gather(x, index), tf.gather(y, index)
 

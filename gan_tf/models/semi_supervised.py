@@ -40,6 +40,8 @@ class SemiSupervisedGAN(GAN):
       unsupervised_weight: weight of the two real/fake terms of L_D.
       classifier_ema: decay of the discriminator's moving average (0 = none); it ramps up
         as the EMA generator's does (`gan_tf.models.gan.update_average`).
+      match_before_noise: take f, the matched features, before the discriminator's last
+        Gaussian noise (`FeatureHead.features(before_noise=True)`).
       **kwargs: the `GAN`'s settings (loss settings other than these are not used).
     """
 
@@ -49,10 +51,12 @@ class SemiSupervisedGAN(GAN):
         discriminator,
         unsupervised_weight: float = 1.0,
         classifier_ema: float = 0.0,
+        match_before_noise: bool = False,
         **kwargs: Any,
     ):
         super().__init__(generator, discriminator, **kwargs)
         self.unsupervised_weight = float(unsupervised_weight)
+        self.match_before_noise = bool(match_before_noise)
         self.classifier_ema = float(classifier_ema)
         self.ema_classifier = (
             type(discriminator).from_config(
@@ -116,13 +120,16 @@ class SemiSupervisedGAN(GAN):
         if self.ema_classifier is not None:
             update_average(self.ema_classifier, self.discriminator, self.classifier_ema, step)
 
-        real_mean = global_mean(
-            tf.cast(self.discriminator.features(unlabelled, training=True), tf.float32),
-            global_batch,
-        )
+        def matched(images: tf.Tensor) -> tf.Tensor:
+            f = self.discriminator.features(
+                images, training=True, before_noise=self.match_before_noise
+            )
+            return tf.cast(f, tf.float32)
+
+        real_mean = global_mean(matched(unlabelled), global_batch)
         with tf.GradientTape() as tape:
             fake = self._fakes(c, global_batch, step, "g")
-            features = tf.cast(self.discriminator.features(fake, training=True), tf.float32)
+            features = matched(fake)
             fake_mean = global_mean(tf.stop_gradient(features), global_batch)
             gap = fake_mean - real_mean
             # d/df_i of ||m_real - m_fake||^2 is 2 (m_fake - m_real) / N for each fake i.

@@ -73,8 +73,13 @@ class FeatureHead(keras.Model):
         self.project.build((None, self.body.feature_dim))
         self.built = True
 
-    def features(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """The body's features of `images`."""
+    def features(
+        self, images: tf.Tensor, training: bool = False, before_noise: bool = False
+    ) -> tf.Tensor:
+        """The body's features of `images`; with `before_noise`, those before the body's last
+        Gaussian noise (`MLPDiscriminator.features_before_noise`)."""
+        if before_noise:
+            return self.body.features_before_noise(images, training=training)
         return self.body.features(images, training=training)
 
     def call(self, images: tf.Tensor, training: bool = False) -> tf.Tensor:

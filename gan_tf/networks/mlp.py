@@ -248,8 +248,16 @@ class MLPDiscriminator(base.Discriminator):
         return h * 0.5 + 0.5 if self.unit_range else h
 
     def features(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        return self._through(self.hidden, x, training)
+
+    def features_before_noise(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """The last hidden layer's outputs before its `hidden_noise` (the features Salimans
+        et al.'s code matches; the same as `features` without hidden noise)."""
+        return self._through(self.hidden[:-1] if self.hidden_noise else self.hidden, x, training)
+
+    def _through(self, layers: list, x: tf.Tensor, training: bool) -> tf.Tensor:
         h = self._inputs(x)
-        for layer in self.hidden:
+        for layer in layers:
             h = layer(h, training=training)
         return h
 

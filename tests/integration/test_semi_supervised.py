@@ -8,7 +8,12 @@ import tensorflow as tf
 
 from gan_tf import distribute, families, presets, train
 from gan_tf.errors import ConfigError, DataError
-from gan_tf.families.semi_supervised import classify, label_draw, labelled_split
+from gan_tf.families.semi_supervised import (
+    classify,
+    label_draw,
+    labelled_indices,
+    labelled_split,
+)
 
 TINY = [
     "data.limit=256",
@@ -49,8 +54,9 @@ def test_label_draw_takes_k_per_class_by_seed():
         label_draw(labels, 8, 10, seed=0)
 
 
-def test_labelled_batches_come_from_the_draw_and_follow_the_step(tiny):
-    family = families.for_config(tiny)
+@pytest.mark.parametrize("how", ["drawn", "permuted"])
+def test_labelled_batches_come_from_the_draw_and_follow_the_step(tiny, how):
+    family = families.for_config(tiny.override([f"semi.labelled_batches={how}"]))
     images, labels = labelled_split(tiny, "train", tiny.data.limit)
     chosen = label_draw(labels, 2, 10, tiny.semi.label_seed)
     drawn = {tuple(images[i].reshape(-1)): labels[i] for i in chosen}
@@ -65,6 +71,68 @@ def test_labelled_batches_come_from_the_draw_and_follow_the_step(tiny):
     (_, (x2, y2)), *_ = family.dataset(2).take(1)
     np.testing.assert_array_equal(x2.numpy(), batches[2][1][0].numpy())
     np.testing.assert_array_equal(y2.numpy(), batches[2][1][1].numpy())
+
+
+def test_permuted_labelled_batches_read_every_labelled_example_once_per_pass():
+    def batches(steps: range, batch: int, count: int, seed: int = 0) -> np.ndarray:
+        return np.stack(
+            [labelled_indices(tf.constant(s), batch, count, seed, "permuted") for s in steps]
+        )
+
+    # As many labels as the batch: every batch is a permutation of them, a new one each step.
+    full = batches(range(4), 100, 100)
+    assert all(sorted(b) == list(range(100)) for b in full)
+    assert len({tuple(b) for b in full}) == 4
+    # Batches of 32 over 20 labels: passes of 20 straddle batches; each pass is a permutation.
+    stream = batches(range(5), 32, 20).reshape(-1)
+    for e in range(8):
+        assert sorted(stream[20 * e : 20 * (e + 1)]) == list(range(20)), e
+    assert len({tuple(stream[20 * e : 20 * (e + 1)]) for e in range(8)}) == 8
+    # A run resumed at any step reads the same stream; another seed reads another.
+    np.testing.assert_array_equal(batches(range(3, 5), 32, 20).reshape(-1), stream[96:])
+    assert not np.array_equal(batches(range(5), 32, 20, seed=1).reshape(-1), stream)
+    drawn = labelled_indices(tf.constant(0), 100, 100, 0, "drawn").numpy()
+    assert len(set(drawn)) < 100  # with replacement: some repeat (1 - 100!/100**100)
+
+
+def test_feature_matching_before_noise_matches_the_noise_free_features(tiny):
+    """One hidden layer and no input noise: before its noise, the features a step matches
+    are the inference-time ones, so the logged squared gap equals one computed from those;
+    after the noise it does not. The discriminator does not learn (SGD at rate 0), so the
+    generator step sees the starting weights."""
+    from mirrored_parity import fit_batches
+
+    def build(config):
+        return families.for_config(config).build()
+
+    x = tf.random.stateless_uniform([1, 32, 28, 28, 1], seed=[1, 2], minval=-1, maxval=1)
+    xl = tf.random.stateless_uniform([1, 32, 28, 28, 1], seed=[3, 4], minval=-1, maxval=1)
+    y = tf.constant(np.arange(32)[None] % 10, tf.int32)
+    logged, expected = {}, {}
+    for before in (True, False):
+        config = tiny.override(
+            [
+                "model.discriminator.units=16",
+                "model.discriminator.noise=0",
+                "model.discriminator.hidden_noise=1",
+                "train.optimizer=sgd",
+                "train.d_lr=0",
+                f"semi.match_before_noise={before}",
+            ]
+        )
+        _, start, logs = fit_batches(
+            tf.distribute.get_strategy(), config, (x, (xl, y)), build=build
+        )
+        logged[before] = logs["g_loss"][0]
+        fresh = build(config)
+        for variable, value in zip(fresh.variables, start):
+            variable.assign(value)
+        fake = fresh._fakes(tf.zeros([32, 0]), 32, tf.constant(0, tf.int64), "g")
+        features = fresh.discriminator.features  # inference mode: no noise
+        gap = np.mean(features(fake), 0) - np.mean(features(x[0]), 0)
+        expected[before] = float(np.sum(np.square(gap)))
+    assert logged[True] == pytest.approx(expected[True], rel=1e-4)
+    assert logged[False] != pytest.approx(expected[False], rel=0.05)
 
 
 @pytest.mark.parametrize("average", [0.0, 0.5])
@@ -265,6 +333,8 @@ def test_data_init_under_mirrored_equals_single_device(tiny):
         (["train.diffaugment=translation"], "without DiffAugment"),
         (["semi.labels_per_class=0"], "labels_per_class must be > 0"),
         (["semi.classifier_ema=1"], r"classifier_ema must be in \[0, 1\)"),
+        (["semi.labelled_batches=sorted"], "semi.labelled_batches='sorted'"),
+        (["model.discriminator.hidden_noise=0", "semi.match_before_noise=true"], "hidden_noise"),
         (["progressive.stage_steps=4"], "semi_supervised family's step does not grow"),
     ],
 )

@@ -356,6 +356,28 @@ def test_mlp_discriminator_unit_range_sees_images_in_zero_one():
     assert MLPDiscriminator.from_config(unit.get_config()).unit_range
 
 
+def test_mlp_features_before_noise_skip_only_the_last_hidden_noise():
+    from gan_tf.networks.heads import FeatureHead
+    from gan_tf.networks.mlp import MLPDiscriminator
+
+    x = tf.random.stateless_uniform([8, 28, 28, 1], seed=[7, 8], minval=-1, maxval=1)
+    # One hidden layer and no input noise: before its noise, training changes nothing.
+    head = FeatureHead(MLPDiscriminator(28, 1, units="6", hidden_noise=1.0), 3)
+    head(x)
+    clean = head.features(x, training=False).numpy()
+    np.testing.assert_allclose(head.features(x, training=True, before_noise=True), clean)
+    assert np.abs(head.features(x, training=True).numpy() - clean).max() > 0.1
+    # With two hidden layers, the first layer's noise still acts before the last layer.
+    deep = MLPDiscriminator(28, 1, units="6,5", hidden_noise=1.0)
+    deep((x, condition(None, 0, 8)))
+    assert np.abs(deep.features_before_noise(x, training=True) - deep.features(x)).max() > 0.1
+    assert deep.features_before_noise(x, training=True).shape == (8, 5)
+    # Without hidden noise, the features before noise are the features.
+    quiet = MLPDiscriminator(28, 1, units="6,5")
+    quiet((x, condition(None, 0, 8)))
+    np.testing.assert_array_equal(quiet.features_before_noise(x), quiet.features(x))
+
+
 def test_mlp_settings_shape_the_networks():
     from gan_tf.networks.mlp import MLPDiscriminator, MLPGenerator
 
