@@ -7,7 +7,6 @@ loss scalars, EMA sample grids, domain eval scalars, the hparams session and the
 
 from __future__ import annotations
 
-import glob
 import html
 import json
 import os
@@ -21,6 +20,7 @@ import urllib.request
 import numpy as np
 import pytest
 import tensorflow as tf
+from event_files import read_values
 
 from gan_tf import train
 
@@ -36,12 +36,11 @@ def free_port() -> int:
 def event_values(logdir: str) -> dict[str, list[tuple[int, object]]]:
     """tag -> [(step, value)] straight from the event files (scalars as floats, else bytes)."""
     out: dict[str, list[tuple[int, object]]] = {}
-    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                array = tf.make_ndarray(value.tensor)
-                item = float(array) if array.dtype.kind == "f" and array.ndim == 0 else array
-                out.setdefault(value.tag, []).append((event.step, item))
+    for tag, values in read_values(logdir).items():
+        for step, value in values:
+            array = tf.make_ndarray(value.tensor)
+            item = float(array) if array.dtype.kind == "f" and array.ndim == 0 else array
+            out.setdefault(tag, []).append((step, item))
     return out
 
 

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from event_files import read_values
 
 from gan_tf import families, train
 from gan_tf import workdir as workdir_lib
@@ -22,13 +23,11 @@ from gan_tf.errors import ConfigError, TrainingError
 
 
 def read_events(logdir):
-    tags = {}
-    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                plugin = value.metadata.plugin_data.plugin_name
-                tags.setdefault(value.tag, []).append((event.step, plugin, value))
-    return tags
+    """tag -> [(step, plugin name, value)], oldest first."""
+    return {
+        tag: [(step, value.metadata.plugin_data.plugin_name, value) for step, value in values]
+        for tag, values in read_values(logdir).items()
+    }
 
 
 def state(gan):

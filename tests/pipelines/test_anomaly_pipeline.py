@@ -17,12 +17,12 @@ refuse and push nothing.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from event_files import read_values
 
 from gan_tf import config as config_lib
 from gan_tf.data import mnist, sources, tfrecord
@@ -200,12 +200,11 @@ def test_first_run_is_blessed_and_pushes_a_scorer(runs):
     assert markdown.startswith("# Detection gate: BLESSED")
     assert f"| auroc | {report['scores']['auroc']:.6g} |" in markdown
     tags: dict[str, list[float]] = {}
-    for path in sorted(glob.glob(os.path.join(summary.model_run, "tensorboard", "events.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                tensor = tf.make_ndarray(value.tensor)
-                if value.tag.startswith("gate/") and tensor.dtype.kind == "f":  # scalars
-                    tags.setdefault(value.tag, []).append(tensor.item())
+    for tag, values in read_values(os.path.join(summary.model_run, "tensorboard")).items():
+        for _, value in values:
+            tensor = tf.make_ndarray(value.tensor)
+            if tag.startswith("gate/") and tensor.dtype.kind == "f":  # scalars
+                tags.setdefault(tag, []).append(tensor.item())
     assert tags["gate/auroc"][0] == pytest.approx(report["scores"]["auroc"], rel=1e-6)
     assert {"gate/auprc", "gate/tpr", "gate/threshold"} <= set(tags)
     assert tags["gate/blessed"] == [1.0, 0.0]  # run 1 blessed, run 2 refused

@@ -24,7 +24,6 @@ non-image bytes stops the run at ExampleValidator.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from event_files import read_values
 
 from gan_tf.data import mnist, tfrecord
 from pipelines import gate, local_runner, presets, results
@@ -237,11 +237,7 @@ def _check_gate_report(summary, step: int, blessed: list[float]) -> None:
         assert f"]({gate.REPORT_GRID})" in f.read()
     grid = tf.io.decode_png(tf.io.read_file(os.path.join(summary.report_dir, gate.REPORT_GRID)))
     assert grid.shape == (8 * 30 + 2, 8 * 30 + 2, 1)  # seeds 0-63 of the 28x28 smoke model
-    events: dict[str, list] = {}
-    for path in sorted(glob.glob(os.path.join(summary.model_run, "tensorboard", "events.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                events.setdefault(value.tag, []).append((event.step, value))
+    events = read_values(os.path.join(summary.model_run, "tensorboard"))
     assert [float(tf.make_ndarray(v.tensor)) for _, v in events["gate/blessed"]] == blessed
     assert {s for tag in events if tag.startswith("gate/") for s, _ in events[tag]} == {step}
     kids = [float(tf.make_ndarray(v.tensor)) for _, v in events["gate/kid_domain"]]
