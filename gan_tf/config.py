@@ -188,6 +188,10 @@ class TrainConfig:
       d_lr: discriminator learning rate.
       beta_1: Adam beta_1.
       beta_2: Adam beta_2.
+      g_adam_epsilon: the generator's Adam epsilon, added to `sqrt(v)` (Keras's default 1e-7).
+        Adam is blind to a loss's scale except through it: gradients well below it move
+        their weights less than `learning_rate` a step.
+      d_adam_epsilon: the discriminator's Adam epsilon.
       lr_decay_start: fraction of `steps` after which both learning rates fall linearly to 0
         at the last step (1 = constant rates).
       ema_decay: decay of the EMA generator (0 = copy the generator).
@@ -217,6 +221,8 @@ class TrainConfig:
     d_lr: float = 2e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    g_adam_epsilon: float = 1e-7
+    d_adam_epsilon: float = 1e-7
     lr_decay_start: float = 1.0
     ema_decay: float = 0.999
     diffaugment: str = ""

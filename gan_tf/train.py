@@ -109,6 +109,9 @@ def validate(config: Config) -> families.Family:
             raise ConfigError(f"model.{role}.width must be positive, got {width}")
     if not 0.0 <= t.lr_decay_start <= 1.0:
         raise ConfigError(f"train.lr_decay_start must be in [0, 1], got {t.lr_decay_start}")
+    for key in ("g_adam_epsilon", "d_adam_epsilon"):
+        if not getattr(t, key) > 0:
+            raise ConfigError(f"train.{key} must be positive, got {getattr(t, key)}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if config.data.num_classes < 0:

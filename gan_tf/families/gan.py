@@ -49,23 +49,23 @@ def learning_rate(rate: float, train_config, updates_per_step: int = 1):
     return LinearDecay(rate, start, t.steps * updates_per_step)
 
 
-def make_optimizer(name: str, learning_rate, beta_1: float, beta_2: float):
-    """Creates a Keras optimizer by name (`adam` or `sgd`)."""
+def make_optimizer(name: str, learning_rate, beta_1: float, beta_2: float, epsilon: float = 1e-7):
+    """Creates a Keras optimizer by name (`adam` or `sgd`; `sgd` ignores the Adam settings)."""
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2)
+        return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
     if name == "sgd":
         return keras.optimizers.SGD(learning_rate)
     raise ConfigError(f"unknown optimizer {name!r} (train.optimizer); expected adam or sgd")
 
 
 def optimizers(config, updates: tuple[int, ...], policy: str) -> list:
-    """One optimizer per learning rate `(train.g_lr, train.d_lr, ...)`, each updated
-    `updates[i]` times per step; loss-scaled under `mixed_float16`."""
+    """One optimizer per learning rate `(train.g_lr, train.d_lr)` with its Adam epsilon, each
+    updated `updates[i]` times per step; loss-scaled under `mixed_float16`."""
     t = config.train
-    rates = (t.g_lr, t.d_lr)
+    settings = ((t.g_lr, t.g_adam_epsilon), (t.d_lr, t.d_adam_epsilon))
     made = [
-        make_optimizer(t.optimizer, learning_rate(rate, t, n), t.beta_1, t.beta_2)
-        for rate, n in zip(rates, updates)
+        make_optimizer(t.optimizer, learning_rate(rate, t, n), t.beta_1, t.beta_2, epsilon)
+        for (rate, epsilon), n in zip(settings, updates)
     ]
     return [loss_scaled(opt, policy) for opt in made]
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 from gan_tf import train
 from gan_tf.config import Config
 from gan_tf.errors import ConfigError
-from gan_tf.families.gan import LinearDecay, build_gan
+from gan_tf.families.gan import LinearDecay, build_gan, optimizers
 
 
 def make_gan(*overrides):
@@ -245,6 +245,30 @@ def test_linear_learning_rate_decay():
     np.testing.assert_allclose(float(gan.g_optimizer.learning_rate), 1e-4, rtol=1e-6)
     constant, _ = make_gan()
     np.testing.assert_allclose(float(constant.g_optimizer.learning_rate), 2e-4, rtol=1e-6)
+
+
+def test_each_network_steps_with_its_own_adam_epsilon():
+    """One Adam step against the update written out: m = (1 - b1) g, v = (1 - b2) g^2,
+    w -= lr sqrt(1 - b2) / (1 - b1) * m / (sqrt(v) + epsilon)."""
+    _, cfg = make_gan(
+        "train.g_lr=0.1",
+        "train.d_lr=0.05",
+        "train.g_adam_epsilon=0.02",
+        "train.d_adam_epsilon=3e-4",
+    )
+    g_optimizer, d_optimizer = optimizers(cfg, (1, 1), "float32")
+    grad = np.array([1e-1, 1e-2, 1e-3, 1e-4, 1e-5], np.float32)
+    b1, b2 = 0.5, 0.999
+    for optimizer, lr, epsilon in ((g_optimizer, 0.1, 0.02), (d_optimizer, 0.05, 3e-4)):
+        w = tf.Variable(np.zeros(5, np.float32))
+        optimizer.apply_gradients([(tf.constant(grad), w)])
+        m, v = (1 - b1) * grad, (1 - b2) * grad.astype(np.float64) ** 2
+        want = -lr * np.sqrt(1 - b2) / (1 - b1) * m / (np.sqrt(v) + epsilon)
+        np.testing.assert_allclose(w.numpy(), want, rtol=1e-5)
+    with pytest.raises(ConfigError, match="train.g_adam_epsilon must be positive, got 0.0"):
+        train.validate(Config().override(["train.g_adam_epsilon=0"]))
+    with pytest.raises(ConfigError, match="train.d_adam_epsilon must be positive, got -1.0"):
+        train.validate(Config().override(["train.d_adam_epsilon=-1"]))
 
 
 def test_lazy_r1_is_r1_times_every_on_its_steps_and_absent_between():
