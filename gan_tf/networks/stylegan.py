@@ -7,7 +7,7 @@ vectors, so styles can be mixed between layers) and demodulated; after each, per
 noise scaled by a learned per-layer strength is added. Each resolution has a toRGB layer;
 their images are summed after upsampling (the "skip" generator), or, with `progressive`,
 faded in by level of detail (`gan_tf.networks.progressive`). Outputs are linear (roughly
-[-1, 1]; exports and metrics clip).
+[-1, 1]; exports and metrics clip), or with `tanh_output` the tanh of the summed image.
 
 The generator tracks `w_avg`, a moving average of the `w` its training batches map to
 (updated by the training step, `gan_tf.models.stylegan`): truncation `w <- w_avg + psi (w -
@@ -191,6 +191,8 @@ class StyleGenerator(base.Generator):
       w_avg_decay: decay of the tracked average w (read by the training step).
       progressive: fade the resolutions in by level of detail (`lod`) instead of summing
         them all.
+      tanh_output: bound the image to (-1, 1) with a tanh after the toRGB layers (StyleGAN's
+        output is linear).
     """
 
     def __init__(
@@ -203,6 +205,7 @@ class StyleGenerator(base.Generator):
         mixing_prob: float = 0.9,
         w_avg_decay: float = 0.995,
         progressive: bool = False,
+        tanh_output: bool = False,
         **kwargs: Any,
     ):
         base.check_image_shape(image_size, channels, SIZES, "stylegan")
@@ -217,7 +220,7 @@ class StyleGenerator(base.Generator):
         self.w_dim, self.mapping_layers = w_dim, mapping_layers
         self.mapping_lr_mul = mapping_lr_mul
         self.mixing_prob, self.w_avg_decay = mixing_prob, w_avg_decay
-        self.progressive = progressive
+        self.progressive, self.tanh_output = progressive, tanh_output
         start, self.levels = levels_of(image_size)
         self.mapping = [
             ScaledDense(w_dim, mapping_lr_mul, name=f"mapping_{i}")
@@ -325,7 +328,8 @@ class StyleGenerator(base.Generator):
                 index += 1
             images.append(tf.cast(to_rgb(x, ws[:, index]), tf.float32))
         lod = self.lod if self.lod is not None else tf.constant(0.0)
-        return grow_images(images, lod, skip=True)
+        image = grow_images(images, lod, skip=True)
+        return tf.tanh(image) if self.tanh_output else image
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         return self.synthesize(self.broadcast(self.styles(inputs)))
@@ -339,6 +343,7 @@ class StyleGenerator(base.Generator):
             "mixing_prob": self.mixing_prob,
             "w_avg_decay": self.w_avg_decay,
             "progressive": self.progressive,
+            "tanh_output": self.tanh_output,
         }
 
 

@@ -241,3 +241,16 @@ def test_mapping_lr_mul_selects_scaled_layers():
     assert scaled.generator.get_config()["mapping_lr_mul"] == 0.01
     with pytest.raises(ConfigError, match="mapping_lr_mul must be >= 0"):
         build("model.generator.mapping_lr_mul=-1")
+
+
+def test_tanh_output_is_the_tanh_of_the_linear_image():
+    _, linear = build()
+    _, bounded = build("model.generator.tanh_output=true")
+    bounded.generator.set_weights(linear.generator.get_weights())
+    z = tf.random.stateless_normal([4, 8], seed=[3, 4])
+    c = tf.zeros([4, 0])
+    image = linear.generator((z, c)).numpy()
+    assert np.abs(image).max() > 0.05  # far enough from 0 for tanh(x) != x to show
+    np.testing.assert_allclose(bounded.generator((z, c)).numpy(), np.tanh(image), atol=1e-6)
+    assert bounded.generator.get_config()["tanh_output"] is True
+    assert linear.generator.get_config()["tanh_output"] is False
