@@ -18,7 +18,8 @@ def test_events_come_back_in_the_order_they_were_written(tmp_path):
     _write(tmp_path / "events.out.tfevents.1796107506.vm.23702.9.v2", 1796107506.1, 80, 1.0)
     _write(tmp_path / "events.out.tfevents.1796107506.vm.23702.10.v2", 1796107506.7, 80, 0.0)
     _write(tmp_path / "events.out.tfevents.1796107561.vm.23702.11.v2", 1796107561.9, 80, 0.0)
-    (tmp_path / "not_events.txt").write_text("ignored")
+    # A record file of another name is not read, even one holding an event.
+    _write(tmp_path / "other.tfrecord", 1796107506.5, 80, 5.0)
     values = read_values(str(tmp_path))["gate/blessed"]
     assert [(step, value.simple_value) for step, value in values] == [
         (80, 1.0),
