@@ -97,11 +97,13 @@ def validate(config: Config) -> families.Family:
         "train.steps_per_epoch": t.steps_per_epoch,
         "train.d_steps": t.d_steps,
         "train.num_grid": t.num_grid,
+        "train.g_adam_epsilon": t.g_adam_epsilon,
+        "train.d_adam_epsilon": t.d_adam_epsilon,
         "model.latent_dim": config.model.latent_dim,
         "data.image_size": config.data.image_size,
     }
     for key, value in positive.items():
-        if value <= 0:
+        if not value > 0:  # NaN too
             raise ConfigError(f"{key} must be positive, got {value}")
     for role in networks.ROLES:
         width = networks.resolved_kwargs(config.model, role).get("width", 1)
@@ -109,9 +111,6 @@ def validate(config: Config) -> families.Family:
             raise ConfigError(f"model.{role}.width must be positive, got {width}")
     if not 0.0 <= t.lr_decay_start <= 1.0:
         raise ConfigError(f"train.lr_decay_start must be in [0, 1], got {t.lr_decay_start}")
-    for key in ("g_adam_epsilon", "d_adam_epsilon"):
-        if not getattr(t, key) > 0:
-            raise ConfigError(f"train.{key} must be positive, got {getattr(t, key)}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
     if config.data.num_classes < 0:

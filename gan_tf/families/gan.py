@@ -49,7 +49,7 @@ def learning_rate(rate: float, train_config, updates_per_step: int = 1):
     return LinearDecay(rate, start, t.steps * updates_per_step)
 
 
-def make_optimizer(name: str, learning_rate, beta_1: float, beta_2: float, epsilon: float = 1e-7):
+def make_optimizer(name: str, learning_rate, beta_1: float, beta_2: float, epsilon: float):
     """Creates a Keras optimizer by name (`adam` or `sgd`; `sgd` ignores the Adam settings)."""
     if name == "adam":
         return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
