@@ -114,6 +114,9 @@ class MLPGenerator(base.Generator):
       units: comma-separated hidden sizes ("" = `width`, `2 width`, `4 width`).
       activation: hidden nonlinearity (leaky_relu, relu, softplus).
       norm: normalisation after each hidden layer (batch, pixel, none).
+      norm_first: with `norm="batch"`, normalise each hidden layer's pre-activation instead,
+        with a learned offset and no scale, in place of the dense layer's bias: Salimans et
+        al.'s (2016) MNIST generator, `softplus(BN(x W))`.
     """
 
     def __init__(
@@ -123,18 +126,25 @@ class MLPGenerator(base.Generator):
         units: str = "",
         activation: str = "leaky_relu",
         norm: str = "none",
+        norm_first: bool = False,
         **kwargs: Any,
     ):
+        if norm_first and norm != "batch":
+            raise ConfigError(
+                f"model.generator.norm_first needs model.generator.norm='batch', not {norm!r}"
+            )
         super().__init__(image_size, channels, **kwargs)
         self.units = units
         self.activation = activation
-        self.norm = norm
+        self.norm, self.norm_first = norm, norm_first
         sizes = parse_units(units, (self.width, 2 * self.width, 4 * self.width), "generator.units")
         self.hidden = []
         for i, size in enumerate(sizes):
-            self.hidden.append(keras.layers.Dense(size, name=f"dense_{i}"))
+            self.hidden.append(keras.layers.Dense(size, use_bias=not norm_first, name=f"dense_{i}"))
+            if norm_first:
+                self.hidden.append(base.batch_norm(scale=False))
             self.hidden.append(activation_layer(activation, "model.generator.activation"))
-            if norm != "none":
+            if norm != "none" and not norm_first:
                 self.hidden.append(base.g_norm_layer(norm))
         self.out = keras.layers.Dense(
             image_size * image_size * channels, activation="tanh", dtype="float32"
@@ -143,7 +153,7 @@ class MLPGenerator(base.Generator):
 
     def get_config(self) -> dict[str, Any]:
         settings = {"units": self.units, "activation": self.activation, "norm": self.norm}
-        return {**super().get_config(), **settings}
+        return {**super().get_config(), **settings, "norm_first": self.norm_first}
 
     def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
         h = self.condition(inputs)

@@ -398,3 +398,27 @@ def test_mlp_settings_shape_the_networks():
         MLPGenerator(28, 1, activation="tanhh")
     with pytest.raises(ConfigError, match="weight_norm and spectral_norm"):
         MLPDiscriminator(28, 1, weight_norm=True, spectral_norm=True)
+
+
+def test_mlp_generator_norm_first_is_softplus_of_batch_norm_without_scale():
+    from gan_tf.networks.mlp import MLPGenerator
+
+    g = MLPGenerator(
+        28, 1, latent_dim=4, units="6", activation="softplus", norm="batch", norm_first=True
+    )
+    z = tf.random.stateless_normal([5, 4], seed=[3, 1])
+    inputs = (z, condition(None, 0, 5))
+    g(inputs)
+    dense, bn = g.hidden[0], g.hidden[1]
+    assert dense.bias is None and bn.gamma is None  # the norm's offset is the only bias
+    bn.beta.assign(tf.constant([0.1, -0.2, 0.3, 0.0, 0.5, -0.4]))
+    h = z.numpy() @ dense.kernel.numpy()
+    # Training: the batch's own statistics (biased variance), then softplus, then the output.
+    normed = (h - h.mean(0)) / np.sqrt(h.var(0) + bn.epsilon) + bn.beta.numpy()
+    out = g.out.kernel.numpy()
+    expected = np.tanh(np.log1p(np.exp(normed)) @ out + g.out.bias.numpy())
+    np.testing.assert_allclose(
+        g(inputs, training=True).numpy().reshape(5, -1), expected, rtol=1e-4, atol=1e-5
+    )
+    with pytest.raises(ConfigError, match="norm_first needs model.generator.norm='batch'"):
+        MLPGenerator(28, 1, norm="pixel", norm_first=True)
