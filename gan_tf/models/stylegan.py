@@ -10,7 +10,10 @@ Each training pass of the generator (every discriminator pass and the generator 
 
 All three draws come from the step-indexed streams of `gan_tf.streams`
 (`<phase>_mixing_latents`, `<phase>_mixing_choice`, `<phase>_noise`), for the global batch,
-so a run is deterministic, resumes exactly and does not depend on the replica count.
+so a rerun or a resume makes the same draws and a step does not depend on the replica count.
+With R1 and minibatch standard deviation together, the discriminator's gradients still repeat
+only to float rounding between compilations of the step (Grappler reorders sums in R1's
+second backward pass; README, "Style-based generator", item 9).
 """
 
 from __future__ import annotations
