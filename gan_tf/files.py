@@ -14,6 +14,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -125,17 +126,22 @@ def temp_dir_beside(dest: str) -> str:
     """A new empty directory beside `dest`, named `.<name>.tmp-<pid>-<random>`.
 
     Its mode is that of a directory made by `os.makedirs` (0o777 less the umask), not
-    `mkdtemp`'s private 0o700, since it becomes `dest`. Such directories left by a process
-    that died are removed by `remove_stale_temps`.
+    `mkdtemp`'s private 0o700, since it becomes `dest`: it is made with mode 0o777 for the
+    kernel to apply the umask, which is never read (reading it means setting it, and
+    another thread creating files in between would get the temporary one). Such
+    directories left by a process that died are removed by `remove_stale_temps`.
     """
     parent = os.path.dirname(os.path.abspath(dest))
     os.makedirs(parent, exist_ok=True)
     prefix = f".{os.path.basename(dest)}.tmp-{os.getpid()}-"
-    path = tempfile.mkdtemp(dir=parent, prefix=prefix)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o777 & ~umask)
-    return path
+    for _ in range(100):
+        path = os.path.join(parent, prefix + secrets.token_hex(4))
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(errno.EEXIST, "no free temporary name", os.path.join(parent, prefix))
 
 
 def remove_stale_temps(dest: str) -> list[str]:

@@ -168,3 +168,21 @@ def test_private_tempdir_holds_every_temp_file_and_is_deleted(tmp_path, monkeypa
     assert not scratch.exists()
     assert os.environ.get("TMPDIR") == (None if outer is None else str(tmp_path / outer))
     assert tempfile.gettempdir() == before
+
+
+def test_building_aside_leaves_the_process_umask_alone(tmp_path, monkeypatch):
+    # Reading the umask means setting it, which another thread's files would get.
+    def umask(mask):
+        raise AssertionError(f"os.umask({mask:o}) called")
+
+    monkeypatch.setattr(os, "umask", umask)
+    tmp = files.temp_dir_beside(str(tmp_path / "dest"))
+    assert os.path.isdir(tmp) and os.listdir(tmp) == []
+
+
+def test_building_aside_takes_another_name_when_one_is_taken(tmp_path, monkeypatch):
+    names = iter(["aaaa", "aaaa", "bbbb"])
+    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(names))
+    first = files.temp_dir_beside(str(tmp_path / "d"))
+    second = files.temp_dir_beside(str(tmp_path / "d"))
+    assert first.endswith("-aaaa") and second.endswith("-bbbb")
