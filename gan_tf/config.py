@@ -26,8 +26,13 @@ class DataConfig:
         `tf.Example` with encoded image bytes and an optional int64 label) or `folder`
         (image files; with classes, one sub-folder per class).
       name: TFDS dataset name, for `source=tfds`.
-      split: TFDS split, for `source=tfds`.
-      path: file pattern (`tfrecord`) or directory (`folder`).
+      split: the split trained on: TFDS's, or for the other sources the value of the
+        `{split}` field of `path`.
+      path: file pattern (`tfrecord`) or directory (`folder`). A `{split}` field in it is
+        replaced by the split read: `split` for training, the held-out split for labelled
+        evaluation (`anomaly.eval_split`, `semi.eval_split`), e.g. `/data/{split}/*.tfrecord`.
+        A path without it holds only the training data, and reading another split of it
+        is an error.
       data_dir: TFDS data directory; empty means `$GAN_TF_DATA_DIR` or the user cache.
       image_key: feature holding the image (TFDS feature or `tf.Example` key).
       label_key: feature holding the class label.
@@ -285,8 +290,8 @@ class AnomalyConfig:
       encoder_steps: steps that train the encoder, at the end of `train.steps`.
       encoder_lr: the encoder's Adam learning rate.
       feature_weight: kappa, the weight of the discriminator-feature residual.
-      eval_split: labelled held-out split (TFDS) for AUROC: examples of
-        `data.normal_classes` are normal, all others anomalous.
+      eval_split: labelled held-out split for AUROC (TFDS's, or the `{split}` field of
+        `data.path`): examples of `data.normal_classes` are normal, all others anomalous.
       eval_every: steps between AUROC evaluations during the encoder steps (0 = off).
       eval_samples: images scored per evaluation (0 = the whole split).
       fpr: false-positive rate at which the score threshold is reported.
@@ -315,7 +320,8 @@ class SemiSupervisedConfig:
         the training split drawn from this seed (one "label draw").
       unsupervised_weight: weight of the real/fake terms of the discriminator loss.
       eval_every: steps between test-error evaluations on `eval_split` (0 = off).
-      eval_split: the labelled split of the test error.
+      eval_split: the labelled split of the test error (TFDS's, or the `{split}` field of
+        `data.path`).
       classifier_ema: decay of a moving average of the discriminator's weights (0 = none),
         which is then the classifier that evaluation and the export use.
       labelled_batches: how a step's labelled batch is read from the draw: `"drawn"`, each

@@ -200,7 +200,11 @@ def create_pipeline(
         train_args=tfx.proto.TrainArgs(
             splits=[train for train, _ in sections.values()], num_steps=config.train.steps
         ),
-        eval_args=tfx.proto.EvalArgs(num_steps=0),
+        # And one eval split per domain: a family with a labelled evaluation reads it as
+        # its held-out split (the run_fn copies it beside the training split).
+        eval_args=tfx.proto.EvalArgs(
+            splits=[held_out for _, held_out in sections.values()], num_steps=0
+        ),
         custom_config={
             "preset": preset,
             "overrides": list(overrides),

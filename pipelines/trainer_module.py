@@ -2,7 +2,10 @@
 
 `custom_config` carries the preset name and its `section.field=value` overrides; the
 training split of each domain (`train`, and `train_b` for CycleGAN) is copied beside the
-run and read by its data section (`data`, `data_b`); the run's
+run and read by its data section (`data`, `data_b`), and for a family with a labelled
+evaluation (anomaly AUROC, semi-supervised test error) the eval split too, as the held-out
+split that evaluation reads (one sub-directory per split, `data.path=<section>/{split}/*`,
+so training never scores the model on its own training images); the run's
 workdir is the Trainer's `model_run_dir` (so TensorBoard logs, checkpoints and the resolved
 `config.json` land in the `ModelRun` artifact), and the model family's inference object is
 exported to `serving_model_dir` (the `Model` artifact): the EMA generator, or for an anomaly
@@ -34,18 +37,21 @@ def preset_config(custom_config: dict[str, Any]):
     return presets.get(custom_config.get(PRESET, "dcgan_mnist")).override(overrides)
 
 
-def make_config(custom_config: dict[str, Any], train_patterns: dict[str, str]):
-    """The run config: preset + overrides, each data section reading its training examples.
+def make_config(custom_config: dict[str, Any], section_dirs: dict[str, str]):
+    """The run config: preset + overrides, each data section reading the examples copied
+    under its directory, one sub-directory per split (`gan_tf.data.sources.split_path`).
 
     Args:
       custom_config: the Trainer's custom_config.
-      train_patterns: data section (`data`, and `data_b` for two-domain families) -> file
-        pattern of its training TFRecords.
+      section_dirs: data section (`data`, and `data_b` for two-domain families) -> directory
+        holding a sub-directory of TFRecords per split.
     """
+    from gan_tf.data.sources import SPLIT_FIELD
+
     reads = [
         f"{section}.{key}"
-        for section, pattern in train_patterns.items()
-        for key in ("source=tfrecord", f"path={pattern}", "data_dir=")
+        for section, root in section_dirs.items()
+        for key in ("source=tfrecord", f"path={os.path.join(root, SPLIT_FIELD, '*')}", "data_dir=")
     ]
     # The run_fn exports to serving_model_dir itself.
     return preset_config(custom_config).override([*reads, "export.enabled=false"])
@@ -71,7 +77,7 @@ def run_fn(fn_args) -> None:
     """Trains with `gan_tf.train.train` and exports the model for serving.
 
     Args:
-      fn_args: TFX `FnArgs`: `train_files`, `model_run_dir`, `serving_model_dir` and
+      fn_args: TFX `FnArgs`: `train_files`, `eval_files`, `model_run_dir`, `serving_model_dir` and
         `custom_config` (`preset`, `overrides`, `model_name`, `pipeline`) are used.
     """
     from gan_tf import train
@@ -84,23 +90,35 @@ def run_fn(fn_args) -> None:
             f"gan_tf.export is not available ({e}); the Trainer cannot write a serving model"
         ) from e
 
+    from gan_tf import families
     from pipelines.pipeline import domain_splits
 
     custom = dict(fn_args.custom_config or {})
-    sections = list(domain_splits(preset_config(custom)))
-    files = list(fn_args.train_files)
-    if len(files) != len(sections):
+    preset = preset_config(custom)
+    sections = list(domain_splits(preset))
+    train_files, eval_files = list(fn_args.train_files), list(fn_args.eval_files or [])
+    if len(train_files) != len(sections) or len(eval_files) != len(sections):
         raise GanTfError(
-            f"the Trainer was given {len(files)} training splits for the data sections "
-            f"{', '.join(sections)}; the pipeline passes one per section"
+            f"the Trainer was given {len(train_files)} training and {len(eval_files)} eval "
+            f"splits for the data sections {', '.join(sections)}; the pipeline passes one "
+            "of each per section"
         )
+    heldout = families.for_config(preset).labelled_eval_split()
     # The training data stays beside the run, so `gan-tf train --workdir <model_run_dir>`
     # can resume it and `gan-tf evaluate <model_run_dir>` can read it.
-    patterns = {
-        section: copy_examples([pattern], os.path.join(fn_args.model_run_dir, section))
-        for section, pattern in zip(sections, files)
-    }
-    config = make_config(custom, patterns)
+    section_dirs = {}
+    for section, train_pattern, eval_pattern in zip(sections, train_files, eval_files):
+        root = section_dirs[section] = os.path.join(fn_args.model_run_dir, section)
+        split = getattr(preset, section).split
+        copy_examples([train_pattern], os.path.join(root, split))
+        if heldout is not None:
+            if heldout == split:
+                raise GanTfError(
+                    f"the held-out split of the run's labelled evaluation is {heldout!r}, "
+                    f"the split {section} trains on; name it otherwise"
+                )
+            copy_examples([eval_pattern], os.path.join(root, heldout))
+    config = make_config(custom, section_dirs)
     log.info("Training preset %s in %s", custom.get(PRESET), fn_args.model_run_dir)
     result = train.train(config, fn_args.model_run_dir, verbose=2)
     metadata = export.run_metadata(config, result.step)

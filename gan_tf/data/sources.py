@@ -7,6 +7,7 @@ per epoch, skip to any step cheaply (before decoding) and refuse empty data up f
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import NamedTuple
 
@@ -18,6 +19,8 @@ from gan_tf.errors import ConfigError, DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SOURCES = ("tfds", "tfrecord", "folder")
+# In `data.path`, replaced by the split read (`data.split` for training).
+SPLIT_FIELD = "{split}"
 
 
 class Records(NamedTuple):
@@ -144,25 +147,64 @@ def _images_below(root: str) -> list[str]:
     return found
 
 
+def split_path(cfg: DataConfig, split: str | None = None, key: str = "split") -> str:
+    """`data.path` of `split` (default `data.split`) for a TFRecord or folder source: the path
+    with its `{split}` field replaced.
+
+    A path without the field holds one split, the training data (`data.split`); reading it
+    as another split would score a model on the images it trained on, so that is refused.
+
+    Args:
+      cfg: the data configuration.
+      split: the split to read.
+      key: the setting that asked for `split`, for the message.
+
+    Raises:
+      ConfigError: for a split other than `data.split` of a path without `{split}`.
+    """
+    split = split or cfg.split
+    if SPLIT_FIELD in cfg.path:
+        return cfg.path.replace(SPLIT_FIELD, split)
+    if split != cfg.split:
+        raise ConfigError(
+            f"{key}={split!r}: data.path={cfg.path!r} holds only the training data "
+            f"(data.split={cfg.split!r}); to read a held-out split, write the path with a "
+            f"{SPLIT_FIELD} field (e.g. /data/{SPLIT_FIELD}/*.tfrecord), replaced by the split"
+        )
+    return cfg.path
+
+
+def check_split(cfg: DataConfig, split: str, key: str) -> None:
+    """Checks, before training, that `split` can be read without reading the training data
+    instead (`split_path`; TFDS sources name their splits).
+
+    Raises:
+      ConfigError: naming `key`, the setting that asks for `split`.
+    """
+    if cfg.source != "tfds":
+        split_path(cfg, split, key)
+
+
 def records(cfg: DataConfig, split: str | None = None, labels: bool = False) -> Records:
     """Returns the records of the configured source: of `data.normal_classes` only when
     set, then the first `cfg.limit` if set.
 
     Args:
       cfg: the data configuration.
-      split: the TFDS split (default `cfg.split`).
+      split: the split (default `cfg.split`): TFDS's, or `split_path`'s for the others.
       labels: read labels even when training would not need them (labelled evaluation).
 
     Raises:
-      ConfigError: for an unknown source or bad `data.normal_classes`.
+      ConfigError: for an unknown source, bad `data.normal_classes`, or a held-out split
+        of a path without `{split}` (`split_path`).
       DataError: when the data cannot be read or holds no example (of the normal classes).
     """
     if cfg.source == "tfds":
         recs = tfds_records(cfg, split or cfg.split, labels)
     elif cfg.source == "tfrecord":
-        recs = tfrecord_records(cfg, labels)
+        recs = tfrecord_records(dataclasses.replace(cfg, path=split_path(cfg, split)), labels)
     elif cfg.source == "folder":
-        recs = folder_records(cfg)
+        recs = folder_records(dataclasses.replace(cfg, path=split_path(cfg, split)))
     else:
         raise ConfigError(f"unknown data.source {cfg.source!r}; expected one of {SOURCES}")
     normal = parse_classes(cfg.normal_classes)

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from gan_tf import networks
 from gan_tf.config import Config, parse_classes
+from gan_tf.data import sources
 from gan_tf.detector import Detector
 from gan_tf.errors import ConfigError, GanTfError
 from gan_tf.families import register
@@ -28,11 +29,13 @@ from gan_tf.families.gan import GANFamily, build_gan
 from gan_tf.models.anomaly import AnomalyGAN
 
 
-def labelled_images(config: Config, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def labelled_images(
+    config: Config, limit: int = 0, split: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The held-out evaluation images (uint8) and whether each is anomalous.
 
-    Reads `anomaly.eval_split` of the run's source with every class; an image is normal when
-    its label is one of `data.normal_classes`.
+    Reads `split` (default `anomaly.eval_split`) of the run's source with every class; an
+    image is normal when its label is one of `data.normal_classes`.
 
     Raises:
       ConfigError: without `data.normal_classes`.
@@ -45,20 +48,19 @@ def labelled_images(config: Config, limit: int = 0) -> tuple[np.ndarray, np.ndar
     if not normal:
         raise ConfigError("labelled evaluation needs data.normal_classes (e.g. 0 or 3,5)")
     data = dataclasses.replace(config.data, normal_classes="", limit=0)
-    batches = pipeline.image_batches(
-        data, config.anomaly.eval_split, batch_size=1000, limit=limit, labels=True
-    )
+    split = split or config.anomaly.eval_split
+    batches = pipeline.image_batches(data, split, batch_size=1000, limit=limit, labels=True)
     images, labels = [], []
     for x, y in batches:
         images.append(x.numpy())
         labels.append(y.numpy())
     labels = np.concatenate(labels) if labels else np.zeros([0], np.int64)
     if len(labels) and labels.min() < 0:
-        raise DataError(f"split {config.anomaly.eval_split!r} has no labels (data.label_key)")
+        raise DataError(f"split {split!r} has no labels (data.label_key)")
     anomalous = ~np.isin(labels, normal)
     if anomalous.all() or not anomalous.any():
         raise DataError(
-            f"split {config.anomaly.eval_split!r} ({len(labels)} images) needs both normal "
+            f"split {split!r} ({len(labels)} images) needs both normal "
             f"(classes {config.data.normal_classes}) and anomalous images"
         )
     return np.concatenate(images), anomalous
@@ -151,6 +153,8 @@ class AnomalyFamily(GANFamily):
             raise ConfigError("anomaly.eval_every and anomaly.eval_samples must be >= 0")
         if a.eval_every and not c.data.normal_classes.strip():
             raise ConfigError("anomaly.eval_every needs data.normal_classes (what is normal)")
+        if a.eval_every:
+            sources.check_split(c.data, a.eval_split, "anomaly.eval_split")
         if networks.resolved_kwargs(c.model, "encoder").get("mbstd_group"):
             raise ConfigError(
                 "model.encoder.mbstd_group must be 0: an encoder maps each image alone"
@@ -182,6 +186,9 @@ class AnomalyFamily(GANFamily):
 
     def learning_rates(self, model: AnomalyGAN) -> list:
         return [*super().learning_rates(model), (model.e_optimizer, self.config.anomaly.encoder_lr)]
+
+    def labelled_eval_split(self) -> str:
+        return self.config.anomaly.eval_split
 
     def callbacks(self, model: AnomalyGAN, writer, guard) -> list:
         hooks = [EncoderPhase(), *super().callbacks(model, writer, guard)]

@@ -104,6 +104,11 @@ class Family:
         """The family's training-time evaluation hooks."""
         return []
 
+    def labelled_eval_split(self) -> str | None:
+        """The held-out split the family's labelled evaluation reads, in training and from
+        the CLI (`data.split` is the one it trains on); None when it has none."""
+        return None
+
     # -- the inference object and its outputs ---------------------------------------------
 
     def inference(self, model: keras.Model) -> Any:

@@ -150,7 +150,8 @@ def export_translators(export_dir: str):
 
 
 def run_config(examples: types.Artifact, split: str, export_dir: str, judged: str):
-    """The run config of an export (from its metadata), its `data` reading `split`.
+    """The run config of an export (from its metadata), its `data` reading the examples'
+    splits by name (`data.path=<examples>/Split-{split}/*`): read `split` of it by name.
 
     Raises:
       DataError: when the export records no run config.
@@ -162,9 +163,12 @@ def run_config(examples: types.Artifact, split: str, export_dir: str, judged: st
     values = export.read_metadata(export_dir).get("config")
     if not values:
         raise DataError(f"{export_dir} records no run config; the {judged} gate needs one")
+    from gan_tf.data.sources import SPLIT_FIELD
+
     uri = artifact_utils.get_split_uris([examples], split)[0]
+    by_split = os.path.join(os.path.dirname(os.path.normpath(uri)), f"Split-{SPLIT_FIELD}", "*")
     return Config.from_dict(values).override(
-        ["data.source=tfrecord", f"data.path={os.path.join(uri, '*')}", "data.data_dir="]
+        ["data.source=tfrecord", f"data.path={by_split}", "data.data_dir="]
     )
 
 
@@ -182,7 +186,7 @@ def labelled_reference(examples: types.Artifact, split: str, export_dir: str, li
     from pipelines import gate
 
     config = run_config(examples, split, export_dir, "detection")
-    images, anomalous = labelled_images(config, limit)
+    images, anomalous = labelled_images(config, limit, split)
     return gate.Labelled(images, anomalous, config.data.normal_classes, config.anomaly.fpr)
 
 
@@ -202,7 +206,7 @@ def labelled_sources(examples: types.Artifact, split: str, export_dir: str, limi
 
     data = run_config(examples, split, export_dir, "translation").data
     images, labels = [], []
-    for x, y in pipeline.image_batches(data, batch_size=1000, limit=limit, labels=True):
+    for x, y in pipeline.image_batches(data, split, batch_size=1000, limit=limit, labels=True):
         images.append(x.numpy())
         labels.append(y.numpy())
     if not labels or np.concatenate(labels).min() < 0:

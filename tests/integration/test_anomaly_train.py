@@ -158,6 +158,11 @@ def test_loading_before_the_encoder_steps_is_refused(tiny, tmp_path):
         (["data.normal_classes=one"], "comma-separated class labels"),
         (["model.encoder.mbstd_group=4"], "mbstd_group must be 0"),
         (["anomaly.fpr=1.5"], r"anomaly.fpr must be in \[0, 1\]"),
+        # The AUROC would be measured on the training images.
+        (
+            ["data.source=tfrecord", "data.path=/data/*.tfrecord"],
+            r"anomaly.eval_split='test': data.path='/data/\*.tfrecord' holds only the training",
+        ),
     ],
 )
 def test_bad_settings_are_refused(tiny, tmp_path, overrides, match):

@@ -336,6 +336,11 @@ def test_data_init_under_mirrored_equals_single_device(tiny):
         (["semi.labelled_batches=sorted"], "semi.labelled_batches='sorted'"),
         (["model.discriminator.hidden_noise=0", "semi.match_before_noise=true"], "hidden_noise"),
         (["progressive.stage_steps=4"], "semi_supervised family's step does not grow"),
+        # The test error would be measured on the training images.
+        (
+            ["data.source=tfrecord", "data.path=/data/*.tfrecord"],
+            r"semi.eval_split='test': data.path='/data/\*.tfrecord' holds only the training",
+        ),
     ],
 )
 def test_bad_settings_are_refused(tiny, tmp_path, overrides, match):

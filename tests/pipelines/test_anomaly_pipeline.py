@@ -27,6 +27,7 @@ from event_files import read_values
 from gan_tf import config as config_lib
 from gan_tf.data import mnist, sources, tfrecord
 from gan_tf.errors import ConfigError
+from gan_tf.families.anomaly import labelled_images
 from gan_tf.metrics import detection
 from pipelines import gate, local_runner, presets, results
 from pipelines.components.atomic_pusher import existing_versions
@@ -171,6 +172,15 @@ def test_trainer_trains_on_the_normal_class_only(runs):
     labels = np.concatenate([r["label"].numpy()[None] for r in records.dataset])
     assert records.count == np.sum(runs.train_labels == 0) == len(labels)
     assert set(labels.tolist()) == {0}
+    # Its held-out split, which the in-training AUROC and `gan-tf anomaly` read: ExampleGen's
+    # eval split copied beside the run, not the training images.
+    assert config.anomaly.eval_split == "test" and "{split}" in config.data.path
+    images, anomalous = labelled_images(config)
+    assert len(images) == EVAL and anomalous.sum() == np.sum(runs.eval_labels != 0)
+    np.testing.assert_array_equal(  # the same images, in whatever order ExampleGen wrote them
+        np.sort(images.reshape(EVAL, -1).sum(axis=1)),
+        np.sort(runs.eval_images.reshape(EVAL, -1).sum(axis=1, dtype=np.int64)),
+    )
 
 
 @pytest.mark.slow

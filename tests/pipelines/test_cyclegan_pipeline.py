@@ -250,7 +250,10 @@ def test_each_domain_is_ingested_and_trained_on(runs, mnist_data_dir):
     assert config.data.source == config.data_b.source == "tfrecord"
     a, a_labels = _records(config.data.path)
     b, b_labels = _records(config.data_b.path)
-    assert os.path.dirname(config.data_b.path) == os.path.join(model_run, "data_b")
+    # Copied beside the run, one directory per split (the training split only: the family
+    # has no labelled evaluation that would read a held-out one).
+    assert config.data_b.path == os.path.join(model_run, "data_b", "{split}", "*")
+    assert sorted(os.listdir(os.path.join(model_run, "data_b"))) == ["train"]
     # The same labelled images (ExampleGen does not keep the order).
     assert _canonical(a[..., 0], a_labels) == _canonical(digits[:LIMIT], digit_labels[:LIMIT])
     assert _canonical(b[..., 0], b_labels) == _canonical(mnist_x[:LIMIT], mnist_y[:LIMIT])

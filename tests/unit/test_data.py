@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from gan_tf.config import Config, DataConfig
 from gan_tf.data import mnist, pipeline, sources, tfrecord
-from gan_tf.errors import DataError
+from gan_tf.errors import ConfigError, DataError
 from gan_tf.images import write_png
 
 
@@ -95,6 +95,42 @@ def test_folder_source_with_classes(tmp_path):
     assert sorted(labels.numpy().tolist()) == [0, 0, 0, 1, 1, 1]
     with pytest.raises(DataError, match="2 class sub-folders.*num_classes=3"):
         sources.records(cfg.override(["data.num_classes=3"]).data)
+
+
+def test_a_split_field_in_the_path_names_the_split_read(tmp_path):
+    """`{split}` in `data.path` is replaced by the split read: `data.split` for training,
+    the asked-for one for held-out evaluation; a path without it holds only the training
+    data, so another split of it is refused rather than read as the training images."""
+    train, test = digits(6, seed=1), digits(4, seed=2)
+    tfrecord.write_images(str(tmp_path / "train" / "a.tfrecord"), train, labels=[1] * 6)
+    tfrecord.write_images(str(tmp_path / "test" / "a.tfrecord"), test, labels=[2] * 4)
+    for_split = tfrecord_config(str(tmp_path / "{split}" / "*.tfrecord")).data
+    assert sources.split_path(for_split, "test") == str(tmp_path / "test" / "*.tfrecord")
+    images = np.concatenate([x.numpy() for x in pipeline.image_batches(for_split)])
+    np.testing.assert_array_equal(images, train)
+    batches = pipeline.image_batches(for_split, "test", batch_size=10, labels=True)
+    x, y = next(iter(batches))
+    np.testing.assert_array_equal(x.numpy(), test)
+    assert y.numpy().tolist() == [2] * 4
+    assert sources.records(for_split, "test").description.endswith("/test/*.tfrecord")
+    with pytest.raises(DataError, match="no TFRecord files match.*/valid/"):
+        sources.records(for_split, "valid")
+
+    one_split = tfrecord_config(str(tmp_path / "train" / "*.tfrecord")).data
+    assert sources.records(one_split).count == 6
+    assert sources.records(one_split, "train").count == 6  # data.split itself
+    with pytest.raises(ConfigError, match=r"split='test': data.path=.* holds only the training"):
+        sources.records(one_split, "test")
+    with pytest.raises(ConfigError, match=r"anomaly.eval_split='test'.*\{split\} field"):
+        sources.check_split(one_split, "test", "anomaly.eval_split")
+    sources.check_split(for_split, "test", "anomaly.eval_split")
+    sources.check_split(DataConfig(), "test", "semi.eval_split")  # TFDS names its splits
+
+    for split, images in (("train", train), ("test", test)):
+        for i, image in enumerate(images):
+            write_png(str(tmp_path / "folders" / split / f"{i}.png"), image)
+    folders = DataConfig(source="folder", path=str(tmp_path / "folders" / "{split}"))
+    assert sources.records(folders).count == 6 and sources.records(folders, "test").count == 4
 
 
 def test_resumed_pipeline_reads_what_the_uninterrupted_one_reads(tmp_path):
