@@ -151,10 +151,13 @@ class MinibatchStdDev(keras.layers.Layer):
         )
         with tf.control_dependencies([check]):
             grouped = tf.reshape(tf.cast(x, tf.float32), [-1, g, shape[1], shape[2], shape[3]])
-        std = tf.sqrt(tf.math.reduce_variance(grouped, axis=1) + 1e-8)  # [n/g, H, W, C]
-        score = tf.reduce_mean(std, axis=[1, 2, 3])  # [n/g]
-        score = tf.repeat(score, g)[:, None, None, None]
-        feature = tf.cast(tf.tile(score, [1, shape[1], shape[2], 1]), x.dtype)
+        std = tf.sqrt(tf.math.reduce_variance(grouped, axis=1, keepdims=True) + 1e-8)
+        score = tf.reduce_mean(std, axis=[2, 3, 4], keepdims=True)  # [n/g, 1, 1, 1, 1]
+        # Spread over the group and the pixels by a product, not `tf.tile` / `tf.repeat`:
+        # XLA cannot compile Tile's gradient inside a `tf.cond` of a second-order tape
+        # (lazy R1 under `train.jit_compile`).
+        feature = score * tf.ones_like(grouped[..., :1])  # [n/g, g, H, W, 1]
+        feature = tf.cast(tf.reshape(feature, [n, shape[1], shape[2], 1]), x.dtype)
         return tf.concat([x, feature], axis=-1)
 
     def compute_output_shape(self, input_shape):

@@ -45,6 +45,32 @@ def test_one_step_changes_every_network():
     np.testing.assert_array_equal(model.ema_generator.w_avg.numpy(), g.w_avg.numpy())
 
 
+def test_xla_compiles_the_step_with_lazy_r1_and_minibatch_stddev():
+    """XLA once failed on this step: the gradient of minibatch stddev's `tf.tile` inside
+    lazy R1's `tf.cond`, under the second-order tape. Two steps: one with R1, one without."""
+    overrides = (
+        "loss.r1_gamma=10",
+        "loss.r1_every=2",
+        "train.diffaugment=",
+        "train.jit_compile=true",
+    )
+    _, model = build(*overrides)
+    assert model.jit_compile is True and model.discriminator.mbstd is not None
+    before = [v.numpy().copy() for v in model.discriminator.trainable_variables]
+    history = keras.callbacks.History()
+    model.fit(
+        tf.data.Dataset.from_tensors(images()).repeat(),
+        steps_per_epoch=1,
+        epochs=2,
+        verbose=0,
+        callbacks=[history],
+    )
+    r1 = history.history["r1"]
+    assert r1[0] > 0 and r1[1] == 0  # the penalty on step 0 only
+    for a, v in zip(before, model.discriminator.trainable_variables):
+        assert np.all(np.isfinite(v.numpy())) and not np.array_equal(a, v.numpy()), v.path
+
+
 def _layers(g):
     return [layer for level in g.layers_by_level for layer in level]
 
