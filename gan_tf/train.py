@@ -43,7 +43,7 @@ from gan_tf import (
 )
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
-from gan_tf.errors import ConfigError, DataError, TrainingError
+from gan_tf.errors import ConfigError, DataError, TrainingError, op_message
 from gan_tf.workdir import checkpoint_dir, config_changes, record_config, write_training_state
 
 log = logging.getLogger(__name__)
@@ -151,15 +151,20 @@ def _check_first_batch(dataset: tf.data.Dataset, description: str) -> None:
     try:
         next(iter(dataset.take(1)))
     except tf.errors.OpError as e:
-        raise DataError(f"bad training data from {description}: {_op_message(e)}") from None
+        message = op_message(e, _DATA_HINTS)
+        raise DataError(f"bad training data from {description}: {message}") from None
 
 
-def _op_message(error: tf.errors.OpError) -> str:
-    lines = [line for line in error.message.splitlines() if line.strip()]
-    for line in lines:
-        if "expected" in line or "Unknown image" in line or "label" in line:
-            return line.strip()
-    return lines[0].strip() if lines else type(error).__name__
+# Words of the useful line of a data error (a decoder's, a shape check's, a label's).
+_DATA_HINTS = ("expected", "Unknown image", "label")
+
+
+def _fit_error(error: tf.errors.InvalidArgumentError) -> DataError | TrainingError:
+    """What a failed `fit` reports: bad training data when the input pipeline failed (the
+    error passed through its `IteratorGetNext`), else a failure of the training step."""
+    if "IteratorGetNext" in error.message:
+        return DataError(f"bad training data: {op_message(error, _DATA_HINTS)}")
+    return TrainingError(f"the training step failed: {op_message(error)}")
 
 
 def train(config: Config, workdir: str, verbose: int | str = "auto") -> TrainResult:
@@ -273,7 +278,7 @@ def _train(
             if guard.failure or stop.received is not None:
                 break
     except tf.errors.InvalidArgumentError as e:
-        raise DataError(f"bad training data: {_op_message(e)}") from None
+        raise _fit_error(e) from None
 
     step = int(checkpointer.step.numpy())
     if guard.failure is None and not family.finite(model):

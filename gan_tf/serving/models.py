@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
+from gan_tf.errors import op_message
 from gan_tf.serving.errors import InvalidArgument, NotFound, ServingError
 from gan_tf.serving.inputs import (
     InputLimits,
@@ -36,21 +37,6 @@ from gan_tf.serving.inputs import (
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGNATURE = "serving_default"
-
-
-_ASSERTION = re.compile(r"assertion failed: \[([^\]]*)\]")
-
-
-def _clean_op_message(error: tf.errors.OpError) -> str:
-    """The useful line of a TF error: an assertion's message, else the first op message."""
-    match = _ASSERTION.search(error.message)
-    if match:
-        return match.group(1)
-    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
-    for line in lines:
-        if not line.startswith(("Graph execution error", "Detected at node", "<stack", "[[")):
-            return line
-    return lines[0] if lines else type(error).__name__
 
 
 class Servable:
@@ -112,9 +98,9 @@ class Servable:
         try:
             outputs = self.functions[name](**tensors)
         except tf.errors.InvalidArgumentError as e:
-            raise InvalidArgument(_clean_op_message(e)) from None
+            raise InvalidArgument(op_message(e)) from None
         except tf.errors.OpError as e:
-            raise ServingError(f"{type(e).__name__}: {_clean_op_message(e)}", "INTERNAL") from None
+            raise ServingError(f"{type(e).__name__}: {op_message(e)}", "INTERNAL") from None
         return {key: value.numpy() for key, value in outputs.items()}
 
     def warm_up(self) -> int:
