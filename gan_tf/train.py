@@ -43,6 +43,7 @@ from gan_tf import (
 )
 from gan_tf.checkpoint import Checkpointer
 from gan_tf.config import Config
+from gan_tf.data import sources
 from gan_tf.errors import ConfigError, DataError, TrainingError, op_message
 from gan_tf.workdir import checkpoint_dir, config_changes, record_config, write_training_state
 
@@ -123,6 +124,9 @@ def validate(config: Config) -> families.Family:
             f"progressive.stage_steps must be 0, got {config.progressive.stage_steps}"
         )
     family.validate()
+    section = family.eval_section
+    if section is not None and getattr(config, section).eval_every:
+        sources.check_split(config.data, family.labelled_eval_split(), f"{section}.eval_split")
     return family
 
 
@@ -147,16 +151,16 @@ def fit_plan(start: int, total: int, steps_per_epoch: int) -> list[tuple[int, in
     return plan
 
 
+# Words of the useful line of a data error (a decoder's, a shape check's, a label's).
+_DATA_HINTS = ("expected", "Unknown image", "label")
+
+
 def _check_first_batch(dataset: tf.data.Dataset, description: str) -> None:
     try:
         next(iter(dataset.take(1)))
     except tf.errors.OpError as e:
         message = op_message(e, _DATA_HINTS)
         raise DataError(f"bad training data from {description}: {message}") from None
-
-
-# Words of the useful line of a data error (a decoder's, a shape check's, a label's).
-_DATA_HINTS = ("expected", "Unknown image", "label")
 
 
 def _fit_error(error: tf.errors.InvalidArgumentError) -> DataError | TrainingError:

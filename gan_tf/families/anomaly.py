@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from gan_tf import networks
 from gan_tf.config import Config, parse_classes
-from gan_tf.data import sources
 from gan_tf.detector import Detector
 from gan_tf.errors import ConfigError, GanTfError
 from gan_tf.families import register
@@ -126,6 +125,7 @@ class AnomalyFamily(GANFamily):
 
     name = "anomaly"
     grows = False  # the encoder reads full-resolution images
+    eval_section = "anomaly"
 
     @property
     def gan_steps(self) -> int:
@@ -153,8 +153,6 @@ class AnomalyFamily(GANFamily):
             raise ConfigError("anomaly.eval_every and anomaly.eval_samples must be >= 0")
         if a.eval_every and not c.data.normal_classes.strip():
             raise ConfigError("anomaly.eval_every needs data.normal_classes (what is normal)")
-        if a.eval_every:
-            sources.check_split(c.data, a.eval_split, "anomaly.eval_split")
         if networks.resolved_kwargs(c.model, "encoder").get("mbstd_group"):
             raise ConfigError(
                 "model.encoder.mbstd_group must be 0: an encoder maps each image alone"
@@ -186,9 +184,6 @@ class AnomalyFamily(GANFamily):
 
     def learning_rates(self, model: AnomalyGAN) -> list:
         return [*super().learning_rates(model), (model.e_optimizer, self.config.anomaly.encoder_lr)]
-
-    def labelled_eval_split(self) -> str:
-        return self.config.anomaly.eval_split
 
     def callbacks(self, model: AnomalyGAN, writer, guard) -> list:
         hooks = [EncoderPhase(), *super().callbacks(model, writer, guard)]

@@ -44,6 +44,9 @@ class Family:
     grows: ClassVar[bool] = False
     # The config's data sections the family trains on, one per domain (`data`, `data_b`).
     data_sections: ClassVar[tuple[str, ...]] = ("data",)
+    # The config section of the family's labelled evaluation, read from a held-out split
+    # (`<section>.eval_split`, every `<section>.eval_every` steps); None when it has none.
+    eval_section: ClassVar[str | None] = None
 
     def __init__(self, config: Config):
         self.config = config
@@ -107,7 +110,9 @@ class Family:
     def labelled_eval_split(self) -> str | None:
         """The held-out split the family's labelled evaluation reads, in training and from
         the CLI (`data.split` is the one it trains on); None when it has none."""
-        return None
+        if self.eval_section is None:
+            return None
+        return getattr(self.config, self.eval_section).eval_split
 
     # -- the inference object and its outputs ---------------------------------------------
 

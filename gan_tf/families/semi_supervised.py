@@ -21,7 +21,6 @@ import tensorflow as tf
 
 from gan_tf import networks, streams
 from gan_tf.config import Config
-from gan_tf.data import sources
 from gan_tf.errors import ConfigError, DataError, GanTfError
 from gan_tf.families import register
 from gan_tf.families.gan import GANFamily, build_gan
@@ -162,6 +161,7 @@ class SemiSupervisedFamily(GANFamily):
 
     name = "semi_supervised"
     grows = False  # its own step: no level of detail
+    eval_section = "semi"
 
     def __init__(self, config: Config):
         super().__init__(config)
@@ -183,8 +183,6 @@ class SemiSupervisedFamily(GANFamily):
                 "semi.labels_per_class must be > 0, semi.eval_every and "
                 "semi.unsupervised_weight >= 0"
             )
-        if s.eval_every:
-            sources.check_split(c.data, s.eval_split, "semi.eval_split")
         if not 0 <= s.classifier_ema < 1:
             raise ConfigError(f"semi.classifier_ema must be in [0, 1), got {s.classifier_ema}")
         if s.labelled_batches not in LABELLED_BATCHES:
@@ -286,9 +284,6 @@ class SemiSupervisedFamily(GANFamily):
         if model.ema_classifier is not None:
             items["ema_classifier"] = model.ema_classifier
         return items
-
-    def labelled_eval_split(self) -> str:
-        return self.config.semi.eval_split
 
     def callbacks(self, model: SemiSupervisedGAN, writer, guard) -> list:
         if self.config.semi.eval_every <= 0:
