@@ -1,4 +1,5 @@
-"""`gan-tf query`: ask a TF Serving (or `gan-tf serve`) endpoint for images or anomaly scores."""
+"""`gan-tf query`: ask a TF Serving (or `gan-tf serve`) endpoint for images, anomaly scores or
+classes."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from gan_tf.commands import deprecated, parse_ints
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "query",
-        help="generate images or score them through a TF Serving REST or gRPC endpoint",
+        help="generate, score or classify images through a TF Serving REST or gRPC endpoint",
         description=(
             "Query a served gan_tf model: --status and --metadata print what the server "
             "reports; --seeds writes a PNG grid of the images of those seeds to --out; "
             "--score prints the anomaly score of each image file (an anomaly detector's "
-            "export)."
+            "export); --classify prints the class of each (a semi-supervised model's export)."
         ),
     )
     p.add_argument(
@@ -49,6 +50,13 @@ def add_parser(subparsers) -> None:
         metavar="DIR",
         help="with --score: write each file's reconstruction G(E(x)) to DIR/<file name>.png",
     )
+    p.add_argument(
+        "--classify",
+        nargs="+",
+        metavar="FILE",
+        help="image files of the model's size to classify, in one request: prints "
+        "class<TAB>probability<TAB>file",
+    )
     p.add_argument("--status", action="store_true", help="print the model's version status")
     p.add_argument("--metadata", action="store_true", help="print the model's signatures")
 
@@ -60,9 +68,10 @@ def run(args: argparse.Namespace) -> int:
     from gan_tf.errors import GanTfError
     from gan_tf.serving.client import ServingClient
 
-    if not (args.status or args.metadata or args.seeds or args.score):
+    if not (args.status or args.metadata or args.seeds or args.score or args.classify):
         raise GanTfError(
-            "nothing to do: give --seeds (with --out), --score FILES, --status or --metadata"
+            "nothing to do: give --seeds (with --out), --score FILES, --classify FILES, "
+            "--status or --metadata"
         )
     if args.seeds and not args.out:
         raise GanTfError("--seeds needs --out (the PNG grid to write)")
@@ -81,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {len(seeds)} images to {args.out}")
         if args.score:
             _score(client, args.score, args.reconstructions)
+        if args.classify:
+            _classify(client, args.classify)
     return 0
 
 
@@ -101,3 +112,12 @@ def _score(client, paths: list[str], reconstructions: str | None) -> None:
     if reconstructions:
         for name, image in zip(names, scored["reconstructions"]):
             images.write_png(os.path.join(reconstructions, name), image)
+
+
+def _classify(client, paths: list[str]) -> None:
+    """Prints `class<TAB>probability<TAB>file` for each image file."""
+    from gan_tf.metrics import sources
+
+    result = client.classify(sources.read_image_files(paths, "--classify"))
+    for path, label, probabilities in zip(paths, result["labels"], result["probabilities"]):
+        print(f"{label}\t{probabilities[label]:.6f}\t{path}")

@@ -422,11 +422,28 @@ class ServingClient:
           InvalidArgument: for values that are not integers in [0, 255] (here), or a shape
             the model does not take (by the server).
         """
-        outputs = self.predict({"images": _uint8_images(images)}, "score")
-        return {
-            "scores": np.asarray(outputs["scores"], np.float32),
-            "reconstructions": np.asarray(outputs["reconstructions"], np.uint8),
-        }
+        return self._outputs("score", images, scores=np.float32, reconstructions=np.uint8)
+
+    def classify(self, images) -> dict[str, np.ndarray]:
+        """Classes of images (the `classify` signature of a semi-supervised model's export).
+
+        Args:
+          images: integers in [0, 255], `[n, H, W, C]` as the model's image shape.
+
+        Returns:
+          `labels` (int64 `[n]`, the most probable class) and `probabilities` (float32
+          `[n, K]`, each row summing to 1).
+
+        Raises:
+          InvalidArgument: for values that are not integers in [0, 255] (here), or a shape
+            the model does not take (by the server).
+        """
+        return self._outputs("classify", images, labels=np.int64, probabilities=np.float32)
+
+    def _outputs(self, signature: str, images, **dtypes) -> dict[str, np.ndarray]:
+        """The outputs `dtypes` names of an `images` signature, as arrays of those dtypes."""
+        outputs = self.predict({"images": _uint8_images(images)}, signature)
+        return {key: np.asarray(outputs[key], dtype) for key, dtype in dtypes.items()}
 
     def translate(self, images, back: bool = False) -> np.ndarray:
         """Translations of images by a CycleGAN's export: A -> B (`translate`), or B -> A
