@@ -9,7 +9,9 @@ class coverage ... against reference images); for an anomaly detector, its anoma
 held-out images; see `score_detection`); for a translator (CycleGAN), what its translations
 of labelled source-domain images preserve (`translation`: the domain classifier's accuracy
 on them and the cycle error; see `score_translation`), with `inception`/`domain` then
-scoring the translations against the target domain's images.
+scoring the translations against the target domain's images; for a semi-supervised
+classifier, its error on labelled held-out images (`classification`: overall and in its
+worst class; see `score_classification`).
 
 The rule: a candidate is blessed only if every configured threshold holds (`kid <= 0.05`,
 `auroc >= 0.9`, ...) and, when there is a baseline (the model the pipeline last pushed, never
@@ -43,17 +45,21 @@ DETECTION = "detection"
 DETECTION_KEYS = ("auroc", "auprc", "tpr")
 # Feature "network" of translators: `gan_tf.metrics.translation` on labelled source images.
 TRANSLATION = "translation"
-FEATURES = ("inception", "domain", DETECTION, TRANSLATION)
+# Feature "network" of classifiers (semi-supervised models): their `classify` signature's
+# labels on labelled held-out images, scored by `gan_tf.metrics.classification`.
+CLASSIFICATION = "classification"
+FEATURES = ("inception", "domain", DETECTION, TRANSLATION, CLASSIFICATION)
 # Features that judge a model through its own signatures rather than generated samples.
-OWN_SCORES = (DETECTION, TRANSLATION)
+OWN_SCORES = (DETECTION, TRANSLATION, CLASSIFICATION)
 
 
 class Sources(NamedTuple):
-    """Labelled source-domain images for the `translation` features.
+    """Labelled images: the source-domain images of the `translation` features, the
+    held-out images of the `classification` features.
 
     Attributes:
-      images: uint8 NHWC images of domain A.
-      labels: their int64 classes (the domain classifier's classes).
+      images: uint8 NHWC images (of domain A, for a translator).
+      labels: their int64 classes (the domain classifier's, for a translator).
     """
 
     images: np.ndarray
@@ -90,12 +96,14 @@ class GateSettings:
     Attributes:
       features: feature networks to score with, in order (`inception`, `domain`,
         `detection` for an anomaly detector's `score` signature, `translation` for a
-        translator's `translate` and `translate_back`).
+        translator's `translate` and `translate_back`, `classification` for a
+        classifier's `classify`).
       metrics: metric names per feature network (`fid`, `kid`, `pr`; `is` for domain;
         none for `detection`, which always gives `auroc`, `auprc` and `tpr`, nor for
-        `translation`: `accuracy`, `accuracy_source`, `cycle_l1`).
-      num_samples: generated (and reference) images per feature network; for `detection`
-        and `translation`, the labelled held-out images scored.
+        `translation`: `accuracy`, `accuracy_source`, `cycle_l1`, nor for
+        `classification`: `test_error`, `worst_class_error`).
+      num_samples: generated (and reference) images per feature network; for `detection`,
+        `translation` and `classification`, the labelled held-out images scored.
       thresholds: result key -> bound, e.g. `{"kid": 0.05}` means `kid <= 0.05`
         (`>=` for metrics where higher is better).
       margins: result key -> largest allowed worsening against the baseline model.
@@ -167,7 +175,7 @@ class GateSettings:
 
     def result_keys(self) -> set[str]:
         """Keys of the scores the gate computes (`kid`, `kid_domain`, `auroc`, ...)."""
-        from gan_tf.metrics import api, translation
+        from gan_tf.metrics import api, classification, translation
 
         keys = set()
         for features in self.features:
@@ -176,6 +184,9 @@ class GateSettings:
                 continue
             if features == TRANSLATION:
                 keys.update(translation.KEYS)
+                continue
+            if features == CLASSIFICATION:
+                keys.update(classification.KEYS)
                 continue
             for metric in self.metrics[features]:
                 keys.update(api.result_keys(metric, features))
@@ -279,6 +290,38 @@ def score_translation(
     return {"scores": result, "protocol": protocol}
 
 
+def score_classification(
+    classify: Callable[[np.ndarray], np.ndarray], labelled: Sources, batch_size: int
+) -> dict[str, Any]:
+    """Scores a classifier on labelled held-out images (`gan_tf.metrics.classification`).
+
+    Args:
+      classify: uint8 NHWC images -> predicted class indices.
+      labelled: the images and their true classes.
+      batch_size: images per `classify` call.
+
+    Returns:
+      `{"scores": {test_error, worst_class_error}, "details": {class_error},
+      "protocol": {...}}`.
+    """
+    from gan_tf.metrics import classification
+
+    start = time.time()
+    images = labelled.images
+    predicted = np.concatenate(
+        [classify(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    )
+    result = classification.errors(predicted, labelled.labels)
+    protocol = {
+        "signature": "classify",
+        "images": len(images),
+        "images_per_class": np.bincount(labelled.labels).tolist(),
+        "seconds": round(time.time() - start, 1),
+    }
+    details = {"class_error": result.pop("class_error")}
+    return {"scores": result, "details": details, "protocol": protocol}
+
+
 def translations_by_seed(translate: Callable[[np.ndarray], np.ndarray], sources: Sources):
     """A `generate` function for the sample metrics of a translator: seed `s` gives the
     translation of source image `s % N` (translated once, on first use)."""
@@ -302,6 +345,7 @@ def score(
     labelled: Labelled | None = None,
     translators: Translators | None = None,
     sources: Sources | None = None,
+    classify: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Scores a model with every configured feature network.
 
@@ -315,15 +359,18 @@ def score(
       labelled: for `detection`, the labelled images it is judged on.
       translators: for `translation`, the translator's two directions.
       sources: for `translation`, the labelled source images it is judged on (`generate`
-        is then `translations_by_seed` of them).
+        is then `translations_by_seed` of them); for `classification`, the labelled
+        held-out images.
+      classify: for `classification`, the classifier's uint8 images -> class indices.
 
     Returns:
       `{"scores": {key: float}, "details": {key: list}, "protocol": {features: protocol}}`;
-      details are the per-class lists of class coverage.
+      details are the per-class lists of class coverage and classification error.
 
     Raises:
-      ConfigError: for `detection` without `score_images` and `labelled`, or
-        `translation` without `translators` and `sources`.
+      ConfigError: for `detection` without `score_images` and `labelled`,
+        `translation` without `translators` and `sources`, or `classification` without
+        `classify` and `sources`.
     """
     from gan_tf.metrics import api
 
@@ -331,21 +378,24 @@ def score(
     details: dict[str, list] = {}
     protocol: dict[str, Any] = {}
     for features in settings.features:
-        if features == DETECTION:
-            if score_images is None or labelled is None:
-                raise ConfigError("the detection gate needs an anomaly detector's export")
-            result = score_detection(score_images, labelled, settings.batch_size)
+        if features in OWN_SCORES:
+            if features == DETECTION:
+                if score_images is None or labelled is None:
+                    raise ConfigError("the detection gate needs an anomaly detector's export")
+                result = score_detection(score_images, labelled, settings.batch_size)
+            elif features == TRANSLATION:
+                if translators is None or sources is None:
+                    raise ConfigError("the translation gate needs a translator's export")
+                # `generate` holds the translations of the sources, in order: translate once.
+                translated = generate(np.arange(len(sources.images), dtype=np.int64))
+                result = score_translation(translators, sources, translated)
+            else:
+                if classify is None or sources is None:
+                    raise ConfigError("the classification gate needs a classifier's export")
+                result = score_classification(classify, sources, settings.batch_size)
             protocol[features] = result["protocol"]
             scores.update(result["scores"])
-            continue
-        if features == TRANSLATION:
-            if translators is None or sources is None:
-                raise ConfigError("the translation gate needs a translator's export")
-            # `generate` holds the translations of the sources, in order: translate once.
-            translated = generate(np.arange(len(sources.images), dtype=np.int64))
-            result = score_translation(translators, sources, translated)
-            protocol[features] = result["protocol"]
-            scores.update(result["scores"])
+            details.update(result.get("details", {}))
             continue
         result = api.score_generator(
             generate,
@@ -479,7 +529,7 @@ def read_report(directory: str) -> dict[str, Any] | None:
 
 def title(report: Mapping[str, Any]) -> str:
     """`detection gate` for a report on an anomaly detector, `translation gate` for a
-    translator, else `sample-quality gate`."""
+    translator, `classification gate` for a classifier, else `sample-quality gate`."""
     features = report.get("settings", {}).get("features", ())
     for kind in OWN_SCORES:
         if kind in features:

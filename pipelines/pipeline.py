@@ -6,8 +6,8 @@
     Trainer (run_fn -> gan_tf.train.train) -------+
         |                 baseline_resolver (last pushed model, not the candidate)
         v                                  |
-    SampleQualityGate (KID/FID, a detector's AUROC or a translator's class accuracy, on
-        the eval split(s); vs the baseline)
+    SampleQualityGate (KID/FID, a detector's AUROC, a translator's class accuracy or a
+        classifier's test error, on the eval split(s); vs the baseline)
         -> AtomicPusher
 
 See docs/pipeline.md for what each component writes.

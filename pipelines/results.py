@@ -59,6 +59,11 @@ class RunSummary:
                 f"translate: ServingClient('{url}', '{self.model_name}').translate(images) "
                 "(gan_tf.serving.client; uint8 [n, H, W, C] images of domain A)"
             )
+        if gate.CLASSIFICATION in features:
+            return (
+                f"classify: gan-tf query --url {url} --model-name {self.model_name} "
+                "--classify IMAGE.png ..."
+            )
         return (
             f"query: gan-tf query --url {url} --model-name {self.model_name} "
             "--seeds 0-15 --out samples.png"

@@ -8,7 +8,9 @@ images of the same eval split, normal being the candidate's own `data.normal_cla
 the config in its export metadata). A translator (the `translation` features) translates
 the first N labelled images of the eval split (domain A) through `translate` and back
 through `translate_back`; its translations are the samples compared with the first images
-of `reference_split` (domain B, `eval_b`). The rule is in `pipelines.gate.decide`.
+of `reference_split` (domain B, `eval_b`). A classifier (the `classification` features, a
+semi-supervised model) labels the first N labelled images of the eval split through its
+`classify` signature. The rule is in `pipelines.gate.decide`.
 
 Outputs:
   blessing: a `ModelBlessing` exactly as the Evaluator writes one (a `BLESSED` or
@@ -149,6 +151,22 @@ def export_translators(export_dir: str):
     return gate.Translators(call(there), call(back))
 
 
+def export_classifier(export_dir: str):
+    """An exported classifier's `classify` signature: uint8 NHWC images -> class indices.
+
+    Raises:
+      DataError: if the export has no `classify` signature (it is not a classifier).
+    """
+    import tensorflow as tf
+
+    (signature,) = export_signatures(export_dir, ("classify",), "classifier")
+
+    def classify(images):
+        return signature(images=tf.constant(images, tf.uint8))["labels"].numpy()
+
+    return classify
+
+
 def run_config(examples: types.Artifact, split: str, export_dir: str, judged: str):
     """The run config of an export (from its metadata), its `data` reading the examples'
     splits by name (`data.path=<examples>/Split-{split}/*`): read `split` of it by name.
@@ -190,9 +208,11 @@ def labelled_reference(examples: types.Artifact, split: str, export_dir: str, li
     return gate.Labelled(images, anomalous, config.data.normal_classes, config.anomaly.fpr)
 
 
-def labelled_sources(examples: types.Artifact, split: str, export_dir: str, limit: int):
+def labelled_sources(
+    examples: types.Artifact, split: str, export_dir: str, limit: int, judged: str
+):
     """The first `limit` labelled images of `split` (domain A), read with the keys of the
-    export's run.
+    export's run, for the `judged` gate.
 
     Returns:
       A `pipelines.gate.Sources`.
@@ -204,14 +224,14 @@ def labelled_sources(examples: types.Artifact, split: str, export_dir: str, limi
     from gan_tf.errors import DataError
     from pipelines import gate
 
-    data = run_config(examples, split, export_dir, "translation").data
+    data = run_config(examples, split, export_dir, judged).data
     images, labels = [], []
     for x, y in pipeline.image_batches(data, split, batch_size=1000, limit=limit, labels=True):
         images.append(x.numpy())
         labels.append(y.numpy())
     if not labels or np.concatenate(labels).min() < 0:
         raise DataError(
-            f"split {split!r} needs labelled images for the translation gate "
+            f"split {split!r} needs labelled images for the {judged} gate "
             f"({'none' if not labels else 'some unlabelled'})"
         )
     return gate.Sources(np.concatenate(images), np.concatenate(labels))
@@ -285,7 +305,8 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
       baseline_model: the model to compare with, if any: the last one pushed (see
         `pipelines.components.pushed_baseline`), never the candidate itself.
       baseline_blessing: its blessing (its report is reused when the protocol matches).
-      split: reference split name; for `translation`, the labelled source images.
+      split: reference split name; for `translation`, the labelled source images; for
+        `classification`, the labelled held-out images.
       image_key: feature holding the encoded images.
       reference_split: the images that samples are compared with, if not `split`: a
         translator's target domain (`eval_b`).
@@ -301,15 +322,16 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
     candidate_dir = serving_dir(model)
     detects = gate.DETECTION in settings.features
     translates = gate.TRANSLATION in settings.features
+    classifies = gate.CLASSIFICATION in settings.features
     labelled = sources = None
     if detects:
         labelled = labelled_reference(
             examples, split, candidate_dir, settings.num_samples[gate.DETECTION]
         )
-    if translates:
-        sources = labelled_sources(
-            examples, split, candidate_dir, settings.num_samples[gate.TRANSLATION]
-        )
+    for judged_by in (gate.TRANSLATION, gate.CLASSIFICATION):
+        if judged_by in settings.features:
+            limit = settings.num_samples[judged_by]
+            sources = labelled_sources(examples, split, candidate_dir, limit, judged_by)
 
     def judged(export_dir: str):
         """`(generate, num_classes, translators)` of an export."""
@@ -331,6 +353,7 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
             labelled=labelled,
             translators=translators,
             sources=sources,
+            classify=export_classifier(export_dir) if classifies else None,
         )
 
     candidate = judged(candidate_dir)
