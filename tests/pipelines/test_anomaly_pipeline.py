@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from event_files import read_values
+from mnist_splits import write_splits
 
 from gan_tf import config as config_lib
-from gan_tf.data import mnist, sources, tfrecord
+from gan_tf.data import sources
 from gan_tf.errors import ConfigError
 from gan_tf.families.anomaly import labelled_images
 from gan_tf.metrics import detection
@@ -139,11 +140,8 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Runs:
-    arrays = mnist.load_arrays()
-    (x, y), (xt, yt) = arrays["train"], arrays["test"]
     data = tmp_path_factory.mktemp("anomaly_data")
-    tfrecord.write_images(str(data / "train" / "data.tfrecord"), x[:TRAIN], y[:TRAIN])
-    tfrecord.write_images(str(data / "eval" / "data.tfrecord"), xt[:EVAL], yt[:EVAL])
+    written = write_splits(data, TRAIN, EVAL)
     run = local_runner.LocalRun(
         root=str(tmp_path_factory.mktemp("anomaly") / "root"),
         preset="anomaly_mnist",
@@ -159,7 +157,7 @@ def runs(tmp_path_factory) -> Runs:
     above = passed.report["scores"]["auroc"] + 1e-3
     strict = TINY_GATE.with_overrides([f"auroc={above}"], "threshold")
     refused = local_runner.run_pipeline(dataclasses.replace(run, gate=strict))
-    return Runs(run, passed, refused, after_pass, xt[:EVAL], yt[:EVAL], y[:TRAIN])
+    return Runs(run, passed, refused, after_pass, *written["eval"], written["train"][1])
 
 
 @pytest.mark.slow

@@ -17,8 +17,9 @@ import shutil
 
 import numpy as np
 import pytest
+from mnist_splits import write_splits
 
-from gan_tf.data import mnist, tfrecord
+from gan_tf.data import mnist
 from pipelines import gate, local_runner, presets, results
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "collapsed")
@@ -32,16 +33,14 @@ def arrays():
 
 
 @pytest.mark.slow
-def test_pipeline_refuses_and_does_not_push_a_collapsed_generator(tmp_path, arrays):
+def test_pipeline_refuses_and_does_not_push_a_collapsed_generator(tmp_path):
     from ml_metadata.proto import metadata_store_pb2
 
     settings = presets.gate_settings("dcgan_mnist")
     assert settings == presets.DEFAULT
     need = max(settings.num_samples.values())
-    (x, y), (xt, yt) = arrays["train"], arrays["test"]
     data = tmp_path / "data"
-    tfrecord.write_images(str(data / "train" / "data.tfrecord"), x[:256], y[:256])
-    tfrecord.write_images(str(data / "eval" / "data.tfrecord"), xt[:need], yt[:need])
+    write_splits(data, 256, need)
     module_dir = tmp_path / "module"
     module_dir.mkdir()
     shutil.copy(os.path.join(FIXTURE, MODULE), module_dir / MODULE)

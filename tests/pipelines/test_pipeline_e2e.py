@@ -34,8 +34,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from event_files import read_values
+from mnist_splits import write_splits
 
-from gan_tf.data import mnist, tfrecord
+from gan_tf.data import tfrecord
 from pipelines import gate, local_runner, presets, results
 from pipelines.pipeline import COMPONENT_IDS
 
@@ -57,11 +58,8 @@ RUN_NODES = (
 @pytest.fixture(scope="module")
 def mnist_subset(tmp_path_factory) -> str:
     """1,000 train and 500 eval MNIST images as TFRecords of tf.Example (PNG + label)."""
-    arrays = mnist.load_arrays()
     root = tmp_path_factory.mktemp("mnist_subset")
-    (x, y), (xt, yt) = arrays["train"], arrays["test"]
-    tfrecord.write_images(str(root / "train" / "data.tfrecord"), x[:1000], y[:1000])
-    tfrecord.write_images(str(root / "eval" / "data.tfrecord"), xt[:500], yt[:500])
+    write_splits(root, 1000, 500)
     return str(root)
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from event_files import read_values
+from mnist_splits import write_splits
 
 from gan_tf import config as config_lib
-from gan_tf.data import mnist, tfrecord
 from gan_tf.errors import ConfigError
 from gan_tf.families.semi_supervised import labelled_split
 from pipelines import gate, local_runner, presets
@@ -129,11 +129,8 @@ class Run:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Run:
-    arrays = mnist.load_arrays()
-    (x, y), (xt, yt) = arrays["train"], arrays["test"]
     data = tmp_path_factory.mktemp("semi_data")
-    tfrecord.write_images(str(data / "train" / "data.tfrecord"), x[:TRAIN], y[:TRAIN])
-    tfrecord.write_images(str(data / "eval" / "data.tfrecord"), xt[:EVAL], yt[:EVAL])
+    written = write_splits(data, TRAIN, EVAL)
     run = local_runner.LocalRun(
         root=str(tmp_path_factory.mktemp("semi") / "root"),
         preset="ssgan_mnist",
@@ -143,7 +140,7 @@ def run(tmp_path_factory) -> Run:
         pipeline_name="gan-tf-semi",
         gate=TINY_GATE,
     )
-    return Run(run, local_runner.run_pipeline(run), xt[:EVAL], yt[:EVAL])
+    return Run(run, local_runner.run_pipeline(run), *written["eval"])
 
 
 def _tensorboard_scalars(logdir: str) -> dict[str, list[float]]:

@@ -19,6 +19,27 @@ from gan_tf.config import DataConfig
 from gan_tf.serving.process import ServeProcess, serve_process
 
 
+def export_untrained(config, base: str) -> str:
+    """Exports the freshly initialised model of `config`'s family as version 1 under `base`
+    (a serving contract does not depend on training); returns `base`."""
+    from gan_tf import families
+
+    family = families.for_config(config)
+    family.export(family.inference(family.build()), f"{base}/1", export.run_metadata(config, 0))
+    return base
+
+
+def png_files(images, directory) -> list[str]:
+    """Writes each uint8 `[H, W, C]` image as `directory/image<i>.png`; returns the paths."""
+    import tensorflow as tf
+
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(os.path.join(str(directory), f"image{i}.png"))
+        tf.io.write_file(paths[-1], tf.io.encode_png(image))
+    return paths
+
+
 def make_generator(num_classes: int = 0, seed: int = 0):
     """The `smoke` preset's DCGAN generator (16-d latent, 28x28x1), built, untrained."""
     config = presets.smoke()

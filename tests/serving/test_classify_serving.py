@@ -8,8 +8,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import export_untrained, png_files
 
-from gan_tf import cli, export, families, presets
+from gan_tf import cli, presets
 from gan_tf.serving.client import ServingClient
 from gan_tf.serving.errors import InvalidArgument, ServingError
 
@@ -25,10 +26,7 @@ def base_path(tmp_path_factory) -> str:
     config = presets.ssgan_mnist().override(
         ["model.generator.units=16,16", "model.discriminator.units=16,8"]
     )
-    family = families.for_config(config)
-    base = str(tmp_path_factory.mktemp("models") / "ssgan")
-    family.export(family.inference(family.build()), f"{base}/1", export.run_metadata(config, 0))
-    return base
+    return export_untrained(config, str(tmp_path_factory.mktemp("models") / "ssgan"))
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +71,7 @@ def test_rest_and_grpc_serve_the_classes_beside_the_generator(server, signature_
 
 
 def test_query_classify_prints_the_classes(server, tmp_path, capsys):
-    files = []
-    for i, image in enumerate(IMAGES):
-        path = str(tmp_path / f"image{i}.png")
-        tf.io.write_file(path, tf.io.encode_png(image))
-        files.append(path)
+    files = png_files(IMAGES, tmp_path)
     for url in urls(server):
         argv = ["query", "--url", url, "--model-name", "ssgan", "--classify", *files]
         assert cli.main(argv) == 0

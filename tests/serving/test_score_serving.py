@@ -13,6 +13,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import png_files
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
@@ -191,11 +192,7 @@ def test_bad_images_are_refused_and_the_server_lives_on(server, images, signatur
 
 
 def test_query_score_prints_the_scores(server, images, signature_out, tmp_path, capsys):
-    files = []
-    for i, image in enumerate(images):
-        path = str(tmp_path / f"image{i}.png")
-        tf.io.write_file(path, tf.io.encode_png(image))
-        files.append(path)
+    files = png_files(images, tmp_path)
     for url in urls(server):
         recon = str(tmp_path / "recon")
         argv = ["query", "--url", url, "--model-name", "anomaly", "--score", *files]

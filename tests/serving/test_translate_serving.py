@@ -8,8 +8,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import export_untrained
 
-from gan_tf import export, families, presets
+from gan_tf import presets
 from gan_tf.serving.client import ServingClient
 from gan_tf.serving.errors import InvalidArgument, ServingError
 
@@ -23,10 +24,7 @@ def base_path(tmp_path_factory) -> str:
     config = presets.cyclegan_digits().override(
         ["model.generator.width=4", "model.generator.blocks=1", "model.discriminator.width=4"]
     )
-    family = families.for_config(config)
-    base = str(tmp_path_factory.mktemp("models") / "cyclegan")
-    family.export(family.inference(family.build()), f"{base}/1", export.run_metadata(config, 0))
-    return base
+    return export_untrained(config, str(tmp_path_factory.mktemp("models") / "cyclegan"))
 
 
 @pytest.fixture(scope="module")
