@@ -472,6 +472,27 @@ def sample_grid(
     return images.make_grid(samples, cols=num_classes if num_classes > 0 else None)
 
 
+def misclassified_grid(
+    labelled: Sources, predicted: np.ndarray, per_class: int = 6
+) -> np.ndarray | None:
+    """The labelled images `predicted` gets wrong, as one uint8 grid: a column per true class
+    (0, 1, ...) holding its first `per_class` misclassified images from the top, in the
+    images' order, black where a class has fewer; None when no image is wrong."""
+    from gan_tf import images
+
+    labels, wrong = labelled.labels, np.asarray(predicted) != labelled.labels
+    if not wrong.any():
+        return None
+    num_classes = int(labels.max()) + 1
+    cells = np.zeros([per_class, num_classes, *labelled.images.shape[1:]], np.uint8)
+    rows = 0
+    for k in range(num_classes):
+        chosen = labelled.images[wrong & (labels == k)][:per_class]
+        cells[: len(chosen), k] = chosen
+        rows = max(rows, len(chosen))
+    return images.make_grid(cells[:rows].reshape(-1, *cells.shape[2:]), cols=num_classes)
+
+
 def write_report(
     directory: str, report: Mapping[str, Any], grid: np.ndarray | None = None
 ) -> tuple[str, str]:
@@ -547,12 +568,17 @@ def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
         f"- baseline: `{report.get('baseline') or 'none (first blessed model)'}`",
         "",
     ]
+    features = report.get("settings", {}).get("features", ())
     if grid_file:
-        caption = (
-            "source images, the candidate's translations and their reconstructions"
-            if TRANSLATION in report.get("settings", {}).get("features", ())
-            else "the candidate's samples of seeds 0, 1, 2, ... as judged"
-        )
+        if TRANSLATION in features:
+            caption = "source images, the candidate's translations and their reconstructions"
+        elif CLASSIFICATION in features:
+            caption = (
+                "held-out images the candidate misclassified: a column per true class "
+                "(0, 1, ...), its first ones from the top"
+            )
+        else:
+            caption = "the candidate's samples of seeds 0, 1, 2, ... as judged"
         lines += [
             f"![{caption}]({grid_file})",
             "",
@@ -571,5 +597,12 @@ def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
         lines.append(f"| {c['kind']} | `{c['rule']}` | {c['value']:.6g} | {result} |")
     if not report["checks"]:
         lines.append("| (none configured) | | | |")
+    class_error = report.get("details", {}).get("class_error")
+    if CLASSIFICATION in features and class_error:
+        lines += ["", "| true class | error |", "| --- | --- |"]
+        lines += [
+            f"| {k} | {'no images' if e is None else f'{e:.4g}'} |"
+            for k, e in enumerate(class_error)
+        ]
     lines += ["", "## Protocol", "", "```json", json.dumps(report["protocol"], indent=2), "```", ""]
     return "\n".join(lines)

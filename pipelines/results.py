@@ -34,7 +34,13 @@ class RunSummary:
                 lines.append(f"  {mark} {check['rule']}  (value {check['value']:.5g})")
         if self.report_dir:
             report = shown(os.path.join(self.report_dir, gate.REPORT_MD))
-            lines.append(f"gate report: {report} (+ {gate.REPORT_GRID}, the samples it judged)")
+            features = self.report.get("settings", {}).get("features", ()) if self.report else ()
+            shows = (
+                "the images it misclassified"
+                if gate.CLASSIFICATION in features
+                else "the samples it judged"
+            )
+            lines.append(f"gate report: {report} (+ {gate.REPORT_GRID}, {shows})")
         if self.pushed_path:
             lines.append(f"pushed model: {shown(self.pushed_path)}")
         else:

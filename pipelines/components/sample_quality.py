@@ -18,8 +18,9 @@ Outputs:
     and `baseline_model`/`baseline_model_id` when compared), plus `score_<key>` float
     properties and the report files, so Pusher and `LatestBlessedModelStrategy` work as usual.
   report: a `SampleQualityReport` directory with `sample_quality.json`, `.md` and the
-    judged sample grid `samples.png`; the report also goes to the TensorBoard log of the
-    run that trained the candidate (`gate/*`, see `gan_tf.summaries`).
+    grid `samples.png` (the judged samples; a classifier's misclassified images); the
+    report also goes to the TensorBoard log of the run that trained the candidate
+    (`gate/*`, see `gan_tf.summaries`).
 """
 
 import logging
@@ -375,13 +376,14 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
         "protocol": result["protocol"],
     }
     generate, num_classes, translators = candidate
-    grid = (
-        translation.grid(
+    if translates:
+        grid = translation.grid(
             sources.images, sources.labels, translators.translate, translators.translate_back
         )
-        if translates
-        else gate.sample_grid(generate, num_classes)
-    )
+    elif classifies:
+        grid = gate.misclassified_grid(sources, export_classifier(candidate_dir)(sources.images))
+    else:
+        grid = gate.sample_grid(generate, num_classes)
     gate.write_report(report.uri, content, grid)
     gate.write_report(blessing.uri, content, grid)
     gate.write_tensorboard(candidate_dir, content, grid)

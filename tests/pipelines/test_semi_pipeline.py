@@ -80,6 +80,38 @@ def test_classification_scores_on_a_fixed_classifier():
     assert protocol["signature"] == "classify"
 
 
+def test_the_report_shows_the_misclassified_images_and_the_error_per_class():
+    # Image i is all i + 1: class 0 gets image 2 wrong, class 1 images 4 and 5, class 2 none.
+    images = (np.arange(len(LABELS), dtype=np.uint8) + 1)[:, None, None, None]
+    images = np.broadcast_to(images, [len(LABELS), 4, 4, 1])
+    labelled = gate.Sources(images, np.array(LABELS))
+    grid = gate.misclassified_grid(labelled, np.array(PREDICTED))
+    # Two rows (class 1's two), three columns, 4-pixel cells with 2 black pixels around.
+    assert grid.shape == (2 + 2 * 6, 2 + 3 * 6, 1)
+
+    def cell(row: int, col: int) -> np.ndarray:
+        return grid[2 + 6 * row : 6 + 6 * row, 2 + 6 * col : 6 + 6 * col, 0]
+
+    assert (cell(0, 0) == 3).all() and (cell(0, 1) == 5).all() and (cell(1, 1) == 6).all()
+    assert (cell(1, 0) == 0).all() and (cell(0, 2) == 0).all() and (cell(1, 2) == 0).all()
+    assert gate.misclassified_grid(labelled, np.array(LABELS)) is None  # nothing wrong
+    one_per_class = gate.misclassified_grid(labelled, np.array(PREDICTED), per_class=1)
+    assert one_per_class.shape == (2 + 6, 2 + 3 * 6, 1)
+
+    result = _classification_result(TINY_GATE)
+    report = {
+        "blessed": False,
+        "candidate": "/c",
+        "settings": {"features": ["classification"]},
+        "checks": [],
+        **result,
+    }
+    markdown = gate.to_markdown(report, gate.REPORT_GRID)
+    assert markdown.startswith("# Classification gate: NOT BLESSED")
+    assert "![held-out images the candidate misclassified: a column per true class" in markdown
+    assert "| true class | error |\n| --- | --- |\n| 0 | 0.25 |\n| 1 | 1 |\n| 2 | 0 |" in markdown
+
+
 def test_error_thresholds_and_margin_each_refuse_once():
     scores = _classification_result(TINY_GATE)["scores"]
     passing = dataclasses.replace(
@@ -174,6 +206,19 @@ def test_the_gate_reports_the_pushed_classifiers_test_error(run):
     assert protocol["images_per_class"] == np.bincount(run.eval_labels).tolist()
     with open(os.path.join(summary.report_dir, gate.REPORT_MD), encoding="utf-8") as f:
         assert f.read().startswith("# Classification gate: BLESSED")
+    # Its grid: the eval images the pushed model misclassifies, a column per true class, in
+    # the order the gate read them (ExampleGen's files, which the Trainer copied as they are).
+    config = config_lib.Config.from_json_file(os.path.join(summary.model_run, "config.json"))
+    images, labels = labelled_split(config, config.semi.eval_split)
+    predicted = pushed.signatures["classify"](images=tf.constant(images))["labels"].numpy()
+    wrong = [images[(predicted != labels) & (labels == k)] for k in range(10)]
+    rows = min(6, max(len(w) for w in wrong))
+    png = tf.io.decode_png(tf.io.read_file(os.path.join(summary.report_dir, gate.REPORT_GRID)))
+    assert png.shape == (2 + 30 * rows, 2 + 30 * 10, 1)
+    for k in range(10):
+        if len(wrong[k]):
+            np.testing.assert_array_equal(png[2:30, 2 + 30 * k : 30 + 30 * k], wrong[k][0])
+    assert f"(+ {gate.REPORT_GRID}, the images it misclassified)" in summary.text()
     tags = _tensorboard_scalars(os.path.join(summary.model_run, "tensorboard"))
     assert tags["gate/test_error"] == [pytest.approx(report["scores"]["test_error"])]
     assert "classification gate: BLESSED (test_error=" in summary.text()
