@@ -32,6 +32,39 @@ def deprecated(option: str, replacement: str) -> type[argparse.Action]:
     return Deprecated
 
 
+def check_num_and_batch_size(args: argparse.Namespace) -> None:
+    """Checks that `--num` (when given) and `--batch-size` are positive.
+
+    Raises:
+      GanTfError: naming the option.
+    """
+    from gan_tf.errors import GanTfError
+
+    if args.num is not None and args.num <= 0:
+        raise GanTfError(f"--num must be positive, got {args.num}")
+    if args.batch_size <= 0:
+        raise GanTfError(f"--batch-size must be positive, got {args.batch_size}")
+
+
+def family_config(workdir: str, family: str, what: str, preset: str):
+    """The config of the run in `workdir`, which must be of model family `family`.
+
+    Raises:
+      GanTfError: for a missing workdir, or a run of another family (saying it is not
+        `what` and which preset trains one).
+    """
+    from gan_tf import workdir as workdir_lib
+    from gan_tf.errors import GanTfError
+
+    config = workdir_lib.load_config(workdir)
+    if config.model.family != family:
+        raise GanTfError(
+            f"{workdir} holds a {config.model.family!r} model, not {what} "
+            f"(train one with model.family={family}, e.g. --preset {preset})"
+        )
+    return config
+
+
 def parse_ints(text: str, what: str) -> list[int]:
     """Parses `1,2,3` and ranges `0-7` into integers."""
     from gan_tf.errors import GanTfError

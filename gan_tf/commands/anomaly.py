@@ -91,14 +91,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gan_tf.commands import check_num_and_batch_size
     from gan_tf.errors import GanTfError
 
-    if args.num is not None and args.num <= 0:
-        raise GanTfError(f"--num must be positive, got {args.num}")
+    check_num_and_batch_size(args)
     if getattr(args, "fpr", None) is not None and not 0.0 <= args.fpr <= 1.0:
         raise GanTfError(f"--fpr must be in [0, 1], got {args.fpr}")
-    if args.batch_size <= 0:
-        raise GanTfError(f"--batch-size must be positive, got {args.batch_size}")
     if args.action == "score":
         return _score(args)
     return _evaluate(args)
@@ -112,16 +110,10 @@ def load_detector(workdir: str):
         checkpoint is from before the encoder steps.
     """
     from gan_tf import families
-    from gan_tf import workdir as workdir_lib
-    from gan_tf.errors import GanTfError
+    from gan_tf.commands import family_config
     from gan_tf.families.anomaly import AnomalyFamily
 
-    config = workdir_lib.load_config(workdir)
-    if config.model.family != AnomalyFamily.name:
-        raise GanTfError(
-            f"{workdir} holds a {config.model.family!r} model, not an anomaly detector "
-            "(train one with model.family=anomaly, e.g. --preset anomaly_mnist)"
-        )
+    config = family_config(workdir, AnomalyFamily.name, "an anomaly detector", "anomaly_mnist")
     family = families.for_config(config)
     detector, step = family.load(workdir)
     return family, detector, step

@@ -31,21 +31,13 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from gan_tf import families, files, images
-    from gan_tf import workdir as workdir_lib
+    from gan_tf.commands import check_num_and_batch_size, family_config
     from gan_tf.errors import GanTfError
     from gan_tf.families.cyclegan import CycleGANFamily, translate
     from gan_tf.metrics import sources
 
-    if args.num is not None and args.num <= 0:
-        raise GanTfError(f"--num must be positive, got {args.num}")
-    if args.batch_size <= 0:
-        raise GanTfError(f"--batch-size must be positive, got {args.batch_size}")
-    config = workdir_lib.load_config(args.workdir)
-    if config.model.family != CycleGANFamily.name:
-        raise GanTfError(
-            f"{args.workdir} holds a {config.model.family!r} model, not a CycleGAN "
-            "(train one with model.family=cyclegan, e.g. --preset cyclegan_digits)"
-        )
+    check_num_and_batch_size(args)
+    config = family_config(args.workdir, CycleGANFamily.name, "a CycleGAN", "cyclegan_digits")
     translators, step = families.for_config(config).load(args.workdir)
     net = translators.ba if args.back else translators.ab
     source = sources.open_source(args.source)
