@@ -19,6 +19,7 @@ COMMANDS = (
     "synthesize",
     "evaluate",
     "anomaly",
+    "classify",
     "translate",
     "export",
     "serve",

@@ -114,13 +114,28 @@ def labelled_indices(step: tf.Tensor, batch: int, count: int, seed: int, how: st
     return tf.gather_nd(permutations, tf.stack([passes - first, offsets], axis=1))
 
 
+def predictions(classifier: Classifier, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted classes (int64 `[n]`, the largest logit) and class probabilities (float32
+    `[n, K]`, the logits' softmax) of uint8 images, in batches, as the export's `classify`."""
+    from gan_tf.data.pipeline import to_unit_range
+
+    @tf.function
+    def predict(x):
+        logits = tf.cast(classifier(to_unit_range(x)), tf.float32)
+        return tf.argmax(logits, axis=1), tf.nn.softmax(logits)
+
+    parts = [predict(tf.constant(images[i : i + BATCH])) for i in range(0, len(images), BATCH)]
+    if not parts:
+        return np.zeros([0], np.int64), np.zeros([0, int(classifier.units)], np.float32)
+    return (
+        np.concatenate([labels.numpy() for labels, _ in parts]),
+        np.concatenate([probabilities.numpy() for _, probabilities in parts]),
+    )
+
+
 def classify(classifier: Classifier, images: np.ndarray) -> np.ndarray:
     """Predicted classes of uint8 images, in batches."""
-    from gan_tf.data.pipeline import to_unit_range
-    from gan_tf.images import map_batches
-
-    predict = tf.function(lambda x: tf.argmax(classifier(to_unit_range(x)), axis=1))
-    return map_batches(lambda x: predict(tf.constant(x)).numpy(), images, BATCH)
+    return predictions(classifier, images)[0]
 
 
 class TestError(keras.callbacks.Callback):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_semi import TINY
 
 from gan_tf import distribute, families, presets, train
 from gan_tf.errors import ConfigError, DataError
@@ -14,24 +15,6 @@ from gan_tf.families.semi_supervised import (
     labelled_indices,
     labelled_split,
 )
-
-TINY = [
-    "data.limit=256",
-    "data.shuffle_buffer=256",
-    "model.latent_dim=16",
-    "model.generator.units=16,16",
-    "model.discriminator.units=16,8",
-    "train.batch_size=32",
-    "train.steps=8",
-    "train.steps_per_epoch=4",
-    "train.checkpoint_every=4",
-    "train.log_every=2",
-    "train.image_every=100",
-    "train.num_grid=4",
-    "semi.labels_per_class=2",
-    "semi.eval_every=4",
-    "train.embed_samples=20",
-]
 
 
 @pytest.fixture(scope="module")
