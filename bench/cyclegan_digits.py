@@ -156,8 +156,7 @@ def gate_scores(run: Run) -> dict:
             gate.translations_by_seed(candidate.translate, sources),
             reference,
             settings,
-            translators=candidate,
-            sources=sources,
+            own=[gate.TranslationScore(candidate, sources)],
         )
         blessed, checks = gate.decide(result["scores"], settings, None)
         out[name] = {

@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -302,7 +302,7 @@ def score_classification(
 
     Returns:
       `{"scores": {test_error, worst_class_error}, "details": {class_error},
-      "protocol": {...}}`.
+      "protocol": {...}, "predicted": the class index per image}`.
     """
     from gan_tf.metrics import classification
 
@@ -319,7 +319,7 @@ def score_classification(
         "seconds": round(time.time() - start, 1),
     }
     details = {"class_error": result.pop("class_error")}
-    return {"scores": result, "details": details, "protocol": protocol}
+    return {"scores": result, "details": details, "protocol": protocol, "predicted": predicted}
 
 
 def translations_by_seed(translate: Callable[[np.ndarray], np.ndarray], sources: Sources):
@@ -335,17 +335,155 @@ def translations_by_seed(translate: Callable[[np.ndarray], np.ndarray], sources:
     return generate
 
 
+class Presentation(NamedTuple):
+    """How a gate's report and a run's summary speak of one kind of model.
+
+    Attributes:
+      title: the gate's name (`classification gate`).
+      caption: the caption of the report's grid.
+      shows: what that grid shows, for the run summary.
+      query: how to query the pushed model, with `{url}` and `{model}` to fill in.
+    """
+
+    title: str
+    caption: str
+    shows: str
+    query: str
+
+
+SAMPLES = Presentation(
+    "sample-quality gate",
+    "the candidate's samples of seeds 0, 1, 2, ... as judged",
+    "the samples it judged",
+    "query: gan-tf query --url {url} --model-name {model} --seeds 0-15 --out samples.png",
+)
+
+
+class OwnScore:
+    """A model judged through its own signatures (one of `OWN_SCORES`): how it is scored on
+    labelled held-out images, the grid its report shows and how the report speaks of it.
+
+    Attributes:
+      features: the feature-network name it answers (`detection`, ...).
+      needs: what the gate needs to judge it, for the error when it is missing.
+      presentation: its title, grid caption and query hint.
+    """
+
+    features: ClassVar[str]
+    needs: ClassVar[str]
+    presentation: ClassVar[Presentation]
+
+    def score(self, generate: Callable[[np.ndarray], np.ndarray], batch_size: int) -> dict:
+        """`{"scores": ..., "details": ..., "protocol": ...}` (details optional)."""
+        raise NotImplementedError
+
+    def grid(
+        self, generate: Callable[[np.ndarray], np.ndarray], num_classes: int
+    ) -> np.ndarray | None:
+        """The report's grid: by default the judged samples (see `sample_grid`)."""
+        return sample_grid(generate, num_classes)
+
+
+@dataclasses.dataclass
+class DetectionScore(OwnScore):
+    """An anomaly detector: its `score` signature on labelled images (`score_detection`)."""
+
+    features: ClassVar[str] = DETECTION
+    needs: ClassVar[str] = "an anomaly detector's export"
+    presentation: ClassVar[Presentation] = SAMPLES._replace(title="detection gate")
+    score_images: Callable[[np.ndarray], np.ndarray]
+    labelled: Labelled
+
+    def score(self, generate, batch_size):
+        return score_detection(self.score_images, self.labelled, batch_size)
+
+
+@dataclasses.dataclass
+class TranslationScore(OwnScore):
+    """A translator: its translations of labelled source images (`score_translation`), the
+    `generate` it is scored with being `translations_by_seed` of them."""
+
+    features: ClassVar[str] = TRANSLATION
+    needs: ClassVar[str] = "a translator's export"
+    presentation: ClassVar[Presentation] = Presentation(
+        "translation gate",
+        "source images, the candidate's translations and their reconstructions",
+        "source images, its translations and their reconstructions",
+        # A translator has no `generate` to query.
+        "translate: ServingClient('{url}', '{model}').translate(images) "
+        "(gan_tf.serving.client; uint8 [n, H, W, C] images of domain A)",
+    )
+    translators: Translators
+    sources: Sources
+
+    def score(self, generate, batch_size):
+        # `generate` holds the translations of the sources, in order: translate once.
+        translated = generate(np.arange(len(self.sources.images), dtype=np.int64))
+        return score_translation(self.translators, self.sources, translated)
+
+    def grid(self, generate, num_classes):
+        from gan_tf.metrics import translation
+
+        return translation.grid(
+            self.sources.images,
+            self.sources.labels,
+            self.translators.translate,
+            self.translators.translate_back,
+        )
+
+
+@dataclasses.dataclass
+class ClassificationScore(OwnScore):
+    """A classifier: its `classify` signature on labelled held-out images
+    (`score_classification`); the grid shows the images it got wrong, from the same
+    predictions."""
+
+    features: ClassVar[str] = CLASSIFICATION
+    needs: ClassVar[str] = "a classifier's export"
+    presentation: ClassVar[Presentation] = Presentation(
+        "classification gate",
+        "held-out images the candidate misclassified: a column per true class "
+        "(0, 1, ...), its first ones from the top",
+        "the images it misclassified",
+        "classify: gan-tf query --url {url} --model-name {model} --classify IMAGE.png ...",
+    )
+    classify: Callable[[np.ndarray], np.ndarray]
+    sources: Sources
+    predicted: np.ndarray | None = None  # set by `score`
+
+    def score(self, generate, batch_size):
+        result = score_classification(self.classify, self.sources, batch_size)
+        self.predicted = result.pop("predicted")
+        return result
+
+    def grid(self, generate, num_classes):
+        if self.predicted is None:
+            raise RuntimeError("the misclassified grid comes from the scored predictions")
+        return misclassified_grid(self.sources, self.predicted)
+
+
+OWN_SCORE_KINDS: dict[str, type[OwnScore]] = {
+    kind.features: kind for kind in (DetectionScore, TranslationScore, ClassificationScore)
+}
+
+
+def presentation(report: Mapping[str, Any]) -> Presentation:
+    """How a report's gate is spoken of: that of the model it judges by its own signatures,
+    if any, else `SAMPLES`."""
+    features = report.get("settings", {}).get("features", ())
+    for kind in OWN_SCORES:
+        if kind in features:
+            return OWN_SCORE_KINDS[kind].presentation
+    return SAMPLES
+
+
 def score(
     generate: Callable[[np.ndarray], np.ndarray],
     reference: Callable[[], Iterable[np.ndarray]],
     settings: GateSettings,
     reference_cache_key: str | None = None,
     num_classes: int = 0,
-    score_images: Callable[[np.ndarray], np.ndarray] | None = None,
-    labelled: Labelled | None = None,
-    translators: Translators | None = None,
-    sources: Sources | None = None,
-    classify: Callable[[np.ndarray], np.ndarray] | None = None,
+    own: Iterable[OwnScore] = (),
 ) -> dict[str, Any]:
     """Scores a model with every configured feature network.
 
@@ -355,22 +493,15 @@ def score(
       settings: what to compute.
       reference_cache_key: reuse cached reference statistics under this key.
       num_classes: for a conditional generator, its classes (seed s asks for s % K).
-      score_images: for `detection`, the detector's uint8 images -> anomaly scores.
-      labelled: for `detection`, the labelled images it is judged on.
-      translators: for `translation`, the translator's two directions.
-      sources: for `translation`, the labelled source images it is judged on (`generate`
-        is then `translations_by_seed` of them); for `classification`, the labelled
-        held-out images.
-      classify: for `classification`, the classifier's uint8 images -> class indices.
+      own: for the `OWN_SCORES` features, the model judged through its own signatures
+        (`DetectionScore`, `TranslationScore`, `ClassificationScore`).
 
     Returns:
       `{"scores": {key: float}, "details": {key: list}, "protocol": {features: protocol}}`;
       details are the per-class lists of class coverage and classification error.
 
     Raises:
-      ConfigError: for `detection` without `score_images` and `labelled`,
-        `translation` without `translators` and `sources`, or `classification` without
-        `classify` and `sources`.
+      ConfigError: for an `OWN_SCORES` feature without its entry in `own`.
     """
     from gan_tf.metrics import api
 
@@ -379,20 +510,11 @@ def score(
     protocol: dict[str, Any] = {}
     for features in settings.features:
         if features in OWN_SCORES:
-            if features == DETECTION:
-                if score_images is None or labelled is None:
-                    raise ConfigError("the detection gate needs an anomaly detector's export")
-                result = score_detection(score_images, labelled, settings.batch_size)
-            elif features == TRANSLATION:
-                if translators is None or sources is None:
-                    raise ConfigError("the translation gate needs a translator's export")
-                # `generate` holds the translations of the sources, in order: translate once.
-                translated = generate(np.arange(len(sources.images), dtype=np.int64))
-                result = score_translation(translators, sources, translated)
-            else:
-                if classify is None or sources is None:
-                    raise ConfigError("the classification gate needs a classifier's export")
-                result = score_classification(classify, sources, settings.batch_size)
+            judge = next((j for j in own if j.features == features), None)
+            if judge is None:
+                kind = OWN_SCORE_KINDS[features]
+                raise ConfigError(f"the {kind.presentation.title} needs {kind.needs}")
+            result = judge.score(generate, settings.batch_size)
             protocol[features] = result["protocol"]
             scores.update(result["scores"])
             details.update(result.get("details", {}))
@@ -551,11 +673,7 @@ def read_report(directory: str) -> dict[str, Any] | None:
 def title(report: Mapping[str, Any]) -> str:
     """`detection gate` for a report on an anomaly detector, `translation gate` for a
     translator, `classification gate` for a classifier, else `sample-quality gate`."""
-    features = report.get("settings", {}).get("features", ())
-    for kind in OWN_SCORES:
-        if kind in features:
-            return f"{kind} gate"
-    return "sample-quality gate"
+    return presentation(report).title
 
 
 def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
@@ -570,15 +688,7 @@ def to_markdown(report: Mapping[str, Any], grid_file: str | None = None) -> str:
     ]
     features = report.get("settings", {}).get("features", ())
     if grid_file:
-        if TRANSLATION in features:
-            caption = "source images, the candidate's translations and their reconstructions"
-        elif CLASSIFICATION in features:
-            caption = (
-                "held-out images the candidate misclassified: a column per true class "
-                "(0, 1, ...), its first ones from the top"
-            )
-        else:
-            caption = "the candidate's samples of seeds 0, 1, 2, ... as judged"
+        caption = presentation(report).caption
         lines += [
             f"![{caption}]({grid_file})",
             "",

@@ -34,12 +34,7 @@ class RunSummary:
                 lines.append(f"  {mark} {check['rule']}  (value {check['value']:.5g})")
         if self.report_dir:
             report = shown(os.path.join(self.report_dir, gate.REPORT_MD))
-            features = self.report.get("settings", {}).get("features", ()) if self.report else ()
-            shows = (
-                "the images it misclassified"
-                if gate.CLASSIFICATION in features
-                else "the samples it judged"
-            )
+            shows = gate.presentation(self.report or {}).shows
             lines.append(f"gate report: {report} (+ {gate.REPORT_GRID}, {shows})")
         if self.pushed_path:
             lines.append(f"pushed model: {shown(self.pushed_path)}")
@@ -58,22 +53,8 @@ class RunSummary:
         return "\n".join(lines)
 
     def _query_hint(self) -> str:
-        url = "http://127.0.0.1:8501"
-        features = (self.report or {}).get("settings", {}).get("features", ())
-        if gate.TRANSLATION in features:  # a translator has no `generate` to query
-            return (
-                f"translate: ServingClient('{url}', '{self.model_name}').translate(images) "
-                "(gan_tf.serving.client; uint8 [n, H, W, C] images of domain A)"
-            )
-        if gate.CLASSIFICATION in features:
-            return (
-                f"classify: gan-tf query --url {url} --model-name {self.model_name} "
-                "--classify IMAGE.png ..."
-            )
-        return (
-            f"query: gan-tf query --url {url} --model-name {self.model_name} "
-            "--seeds 0-15 --out samples.png"
-        )
+        query = gate.presentation(self.report or {}).query
+        return query.format(url="http://127.0.0.1:8501", model=self.model_name)
 
 
 def shown(path: str) -> str:

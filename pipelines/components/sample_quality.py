@@ -312,7 +312,6 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
       reference_split: the images that samples are compared with, if not `split`: a
         translator's target domain (`eval_b`).
     """
-    from gan_tf.metrics import translation
     from pipelines import gate
 
     settings = gate.GateSettings.from_json(settings_json)
@@ -335,26 +334,28 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
             sources = labelled_sources(examples, split, candidate_dir, limit, judged_by)
 
     def judged(export_dir: str):
-        """`(generate, num_classes, translators)` of an export."""
+        """`(generate, num_classes, own scores)` of an export (see `gate.OwnScore`)."""
         if translates:
             translators = export_translators(export_dir)
-            return gate.translations_by_seed(translators.translate, sources), 0, translators
+            generate = gate.translations_by_seed(translators.translate, sources)
+            return generate, 0, [gate.TranslationScore(translators, sources)]
         source = export_source(export_dir)
-        return source.generate, source.num_classes, None
+        own: list[gate.OwnScore] = []
+        if detects:
+            own.append(gate.DetectionScore(export_scorer(export_dir), labelled))
+        if classifies:
+            own.append(gate.ClassificationScore(export_classifier(export_dir), sources))
+        return source.generate, source.num_classes, own
 
     def rescore(export_dir: str, candidate=None):
-        generate, num_classes, translators = candidate or judged(export_dir)
+        generate, num_classes, own = candidate or judged(export_dir)
         return gate.score(
             generate,
             reference,
             settings,
             reference_cache_key=cache_key,
             num_classes=num_classes,
-            score_images=export_scorer(export_dir) if detects else None,
-            labelled=labelled,
-            translators=translators,
-            sources=sources,
-            classify=export_classifier(export_dir) if classifies else None,
+            own=own,
         )
 
     candidate = judged(candidate_dir)
@@ -375,15 +376,10 @@ def SampleQualityGate(  # noqa: N802 (TFX component names are classes)
         "reference": f"{examples.uri} split {reference_split!r}, first N images in file order",
         "protocol": result["protocol"],
     }
-    generate, num_classes, translators = candidate
-    if translates:
-        grid = translation.grid(
-            sources.images, sources.labels, translators.translate, translators.translate_back
-        )
-    elif classifies:
-        grid = gate.misclassified_grid(sources, export_classifier(candidate_dir)(sources.images))
-    else:
-        grid = gate.sample_grid(generate, num_classes)
+    generate, num_classes, own = candidate
+    # The kind judged by its own signatures draws the grid from what it scored (the images a
+    # classifier got wrong, a translator's translations); a generator shows its samples.
+    grid = own[0].grid(generate, num_classes) if own else gate.sample_grid(generate, num_classes)
     gate.write_report(report.uri, content, grid)
     gate.write_report(blessing.uri, content, grid)
     gate.write_tensorboard(candidate_dir, content, grid)

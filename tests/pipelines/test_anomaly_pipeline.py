@@ -73,7 +73,9 @@ def _detection_result(settings: gate.GateSettings) -> dict:
     def no_generator(seeds):
         raise AssertionError("the detection gate does not sample the generator")
 
-    return gate.score(no_generator, list, settings, score_images=score_images, labelled=labelled)
+    return gate.score(
+        no_generator, list, settings, own=[gate.DetectionScore(score_images, labelled)]
+    )
 
 
 def test_detection_scores_on_fixed_scores():

@@ -165,8 +165,7 @@ def test_the_gate_translates_the_sources_once_for_every_score():
         gate.translations_by_seed(translate, digits),
         lambda: [reference],
         settings,
-        translators=gate.Translators(translate, lambda x: x),
-        sources=digits,
+        own=[gate.TranslationScore(gate.Translators(translate, lambda x: x), digits)],
     )
     assert calls == [16]
     assert {"accuracy", "cycle_l1", "kid_domain"} <= set(result["scores"])
@@ -311,6 +310,8 @@ def test_accuracy_below_the_threshold_is_refused_and_nothing_pushed(runs):
     serving = os.path.join(runs.run.serving_base, "cyclegan")
     assert existing_versions(serving) == runs.serving_after_pass
     assert "translation gate: NOT BLESSED" in summary.text()
+    shows = "source images, its translations and their reconstructions"
+    assert f"(+ {gate.REPORT_GRID}, {shows})" in summary.text()
     # A translator has no `generate`: the hint is its `translate`, not `gan-tf query --seeds`.
     assert "ServingClient('http://127.0.0.1:8501', 'cyclegan').translate(images)" in (
         summary.text()

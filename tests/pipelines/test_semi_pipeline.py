@@ -68,7 +68,9 @@ def _classification_result(settings: gate.GateSettings) -> dict:
         assert len(batch) <= settings.batch_size
         return batch[:, 0, 0, 0].astype(np.int64)
 
-    return gate.score(no_generator, list, settings, sources=labelled, classify=classify)
+    return gate.score(
+        no_generator, list, settings, own=[gate.ClassificationScore(classify, labelled)]
+    )
 
 
 def test_classification_scores_on_a_fixed_classifier():
@@ -110,6 +112,25 @@ def test_the_report_shows_the_misclassified_images_and_the_error_per_class():
     assert markdown.startswith("# Classification gate: NOT BLESSED")
     assert "![held-out images the candidate misclassified: a column per true class" in markdown
     assert "| true class | error |\n| --- | --- |\n| 0 | 0.25 |\n| 1 | 1 |\n| 2 | 0 |" in markdown
+
+
+def test_the_grid_comes_from_the_scored_predictions_without_classifying_again():
+    images = np.zeros([len(LABELS), 4, 4, 1], np.uint8)
+    images[:, 0, 0, 0] = PREDICTED
+    calls = []
+
+    def classify(batch):
+        calls.append(len(batch))
+        return batch[:, 0, 0, 0].astype(np.int64)
+
+    judge = gate.ClassificationScore(classify, gate.Sources(images, np.array(LABELS)))
+    with pytest.raises(RuntimeError, match="scored predictions"):
+        judge.grid(None, 0)  # nothing scored yet
+    gate.score(lambda s: s, list, dataclasses.replace(TINY_GATE, batch_size=4), own=[judge])
+    assert calls == [4, 4, 2]
+    expected = gate.misclassified_grid(judge.sources, np.array(PREDICTED))
+    np.testing.assert_array_equal(judge.grid(None, 0), expected)
+    assert calls == [4, 4, 2]
 
 
 def test_error_thresholds_and_margin_each_refuse_once():
