@@ -292,13 +292,12 @@ class ClassifierServingModule(ServingModule):
 
     def classify(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
         """Class probabilities and the most likely class; empty outputs for no images."""
-        from gan_tf.data.pipeline import to_unit_range
+        from gan_tf.networks.heads import class_outputs
 
         images = checked_images(images, self.image_shape, "classify takes")
 
         def run() -> dict[str, tf.Tensor]:
-            logits = tf.cast(self.classifier(to_unit_range(images)), tf.float32)
-            return {"probabilities": tf.nn.softmax(logits), "labels": tf.argmax(logits, axis=1)}
+            return class_outputs(self.classifier, images)
 
         def nothing() -> dict[str, tf.Tensor]:
             return {

@@ -14,10 +14,14 @@ and later epochs cost no decoding. Scaling to [-1, 1] runs once per batch.
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import tensorflow as tf
 
 from gan_tf.config import Config, DataConfig
 from gan_tf.data import sources
+from gan_tf.errors import DataError
 
 
 def decode_fn(cfg: DataConfig, image_is_path: bool):
@@ -160,3 +164,26 @@ def image_batches(
         return (image, record["label"]) if labels else image
 
     return ds.map(to_uint8, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+
+
+def labelled_images(
+    cfg: DataConfig, split: str | None = None, limit: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 images of a split, in order, with their int64 labels: every class
+    (`cfg.normal_classes` and `cfg.limit` are ignored), the first `limit` (0 = all).
+
+    Raises:
+      DataError: when the split holds no images or has no labels (`data.label_key`).
+    """
+    split = split or cfg.split
+    data = dataclasses.replace(cfg, normal_classes="", limit=0)
+    images, labels = [], []
+    for x, y in image_batches(data, split, batch_size=1000, limit=limit, labels=True):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    if not labels:
+        raise DataError(f"split {split!r} holds no images")
+    labels = np.concatenate(labels)
+    if labels.min() < 0:
+        raise DataError(f"split {split!r} has no labels (data.label_key)")
+    return np.concatenate(images), labels

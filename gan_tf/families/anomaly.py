@@ -11,7 +11,6 @@ export's `score` signature. Training-time evaluation is AUROC on a labelled held
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,23 +45,15 @@ def labelled_images(
     normal = parse_classes(config.data.normal_classes)
     if not normal:
         raise ConfigError("labelled evaluation needs data.normal_classes (e.g. 0 or 3,5)")
-    data = dataclasses.replace(config.data, normal_classes="", limit=0)
     split = split or config.anomaly.eval_split
-    batches = pipeline.image_batches(data, split, batch_size=1000, limit=limit, labels=True)
-    images, labels = [], []
-    for x, y in batches:
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    labels = np.concatenate(labels) if labels else np.zeros([0], np.int64)
-    if len(labels) and labels.min() < 0:
-        raise DataError(f"split {split!r} has no labels (data.label_key)")
+    images, labels = pipeline.labelled_images(config.data, split, limit)
     anomalous = ~np.isin(labels, normal)
     if anomalous.all() or not anomalous.any():
         raise DataError(
             f"split {split!r} ({len(labels)} images) needs both normal "
             f"(classes {config.data.normal_classes}) and anomalous images"
         )
-    return np.concatenate(images), anomalous
+    return images, anomalous
 
 
 class EncoderPhase(keras.callbacks.Callback):

@@ -26,7 +26,7 @@ from gan_tf.families import register
 from gan_tf.families.gan import GANFamily, build_gan
 from gan_tf.models.semi_supervised import SemiSupervisedGAN
 from gan_tf.networks.base import Generator
-from gan_tf.networks.heads import Classifier
+from gan_tf.networks.heads import Classifier, class_outputs
 
 # Images classified per call.
 BATCH = 500
@@ -51,22 +51,15 @@ def unconditional(config: Config) -> Config:
 
 
 def labelled_split(config: Config, split: str, limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The uint8 images of a split (the first `limit`; 0 = all) with their labels.
+    """The uint8 images of a split of the run's source (the first `limit`; 0 = all) with
+    their labels (`gan_tf.data.pipeline.labelled_images`).
 
     Raises:
-      DataError: when the split has no labels.
+      DataError: when the split holds no images or has no labels.
     """
     from gan_tf.data import pipeline
 
-    data = dataclasses.replace(config.data, normal_classes="", limit=0)
-    images, labels = [], []
-    for x, y in pipeline.image_batches(data, split, batch_size=2000, limit=limit, labels=True):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    labels = np.concatenate(labels)
-    if labels.min() < 0:
-        raise DataError(f"split {split!r} has no labels (data.label_key)")
-    return np.concatenate(images), labels
+    return pipeline.labelled_images(config.data, split, limit)
 
 
 def label_draw(labels: np.ndarray, per_class: int, num_classes: int, seed: int) -> np.ndarray:
@@ -117,19 +110,13 @@ def labelled_indices(step: tf.Tensor, batch: int, count: int, seed: int, how: st
 def predictions(classifier: Classifier, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Predicted classes (int64 `[n]`, the largest logit) and class probabilities (float32
     `[n, K]`, the logits' softmax) of uint8 images, in batches, as the export's `classify`."""
-    from gan_tf.data.pipeline import to_unit_range
-
-    @tf.function
-    def predict(x):
-        logits = tf.cast(classifier(to_unit_range(x)), tf.float32)
-        return tf.argmax(logits, axis=1), tf.nn.softmax(logits)
-
+    predict = tf.function(lambda x: class_outputs(classifier, x))
     parts = [predict(tf.constant(images[i : i + BATCH])) for i in range(0, len(images), BATCH)]
     if not parts:
         return np.zeros([0], np.int64), np.zeros([0, int(classifier.units)], np.float32)
     return (
-        np.concatenate([labels.numpy() for labels, _ in parts]),
-        np.concatenate([probabilities.numpy() for _, probabilities in parts]),
+        np.concatenate([part["labels"].numpy() for part in parts]),
+        np.concatenate([part["probabilities"].numpy() for part in parts]),
     )
 
 

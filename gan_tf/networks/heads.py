@@ -117,3 +117,13 @@ class Classifier(FeatureHead):
     @property
     def num_outputs(self) -> int:
         return self.units
+
+
+def class_outputs(classifier: Classifier, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    """What a classifier says of uint8 NHWC images: `probabilities` (the logits' softmax,
+    float32 `[n, K]`) and `labels` (the largest logit, int64 `[n]`). The maths of the
+    export's `classify` signature and of `gan_tf.families.semi_supervised.predictions`."""
+    from gan_tf.data.pipeline import to_unit_range
+
+    logits = tf.cast(classifier(to_unit_range(images)), tf.float32)
+    return {"probabilities": tf.nn.softmax(logits), "labels": tf.argmax(logits, axis=1)}

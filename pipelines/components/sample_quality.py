@@ -27,7 +27,6 @@ import logging
 import os
 from typing import Any
 
-import numpy as np
 from tfx import types
 from tfx.dsl.component.experimental.annotations import (
     InputArtifact,
@@ -226,16 +225,10 @@ def labelled_sources(
     from pipelines import gate
 
     data = run_config(examples, split, export_dir, judged).data
-    images, labels = [], []
-    for x, y in pipeline.image_batches(data, split, batch_size=1000, limit=limit, labels=True):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-    if not labels or np.concatenate(labels).min() < 0:
-        raise DataError(
-            f"split {split!r} needs labelled images for the {judged} gate "
-            f"({'none' if not labels else 'some unlabelled'})"
-        )
-    return gate.Sources(np.concatenate(images), np.concatenate(labels))
+    try:
+        return gate.Sources(*pipeline.labelled_images(data, split, limit))
+    except DataError as e:
+        raise DataError(f"the {judged} gate needs labelled images: {e}") from e
 
 
 def _baseline_scores(

@@ -336,3 +336,21 @@ def test_map_batches_slices_in_order_and_passes_an_empty_array_through():
     np.testing.assert_array_equal(out, 2 * np.arange(7))
     empty = map_batches(lambda x: np.zeros([len(x), 5], np.float32), np.zeros([0, 2]), 3)
     assert empty.shape == (0, 5) and empty.dtype == np.float32
+
+
+def test_labelled_images_read_every_class_in_order_with_labels(tmp_path):
+    path = str(tmp_path / "labelled.tfrecord")
+    images, labels = digits(7), [3, 1, 4, 1, 5, 9, 2]
+    tfrecord.write_images(path, images, labels)
+    # A run training on class 1 from its first 2 images still reads every class, in order.
+    cfg = tfrecord_config(path, "data.normal_classes=1", "data.limit=2").data
+    got, got_labels = pipeline.labelled_images(cfg, limit=5)
+    np.testing.assert_array_equal(got, images[:5])
+    assert got_labels.dtype == np.int64 and got_labels.tolist() == labels[:5]
+    assert pipeline.labelled_images(cfg)[1].tolist() == labels
+
+    for i, image in enumerate(images):  # a folder without class sub-folders: no labels
+        write_png(str(tmp_path / "unlabelled" / f"{i}.png"), image)
+    unlabelled = DataConfig(source="folder", path=str(tmp_path / "unlabelled"))
+    with pytest.raises(DataError, match=r"split 'train' has no labels \(data.label_key\)"):
+        pipeline.labelled_images(unlabelled)
