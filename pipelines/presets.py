@@ -80,8 +80,10 @@ CYCLEGAN = GateSettings(
 # set aside (label draws 0-2 with `semi.labelled_batches=permuted` and
 # `semi.match_before_noise=true`; draw 0 with Adam epsilons 0.025 / 1e-4), whose test errors
 # are those of the preset's (1.44-1.54%, README): test_error 0.0133-0.0165, worst_class_error
-# 0.022-0.054 (always the nines); a 600-step run of the preset: 0.145 and 0.324 (the threes),
-# refused by each bound. The generator is not judged: feature matching trains it to help
+# 0.022-0.054 (always the nines); its three 300-epoch runs: 0.0099-0.0132 and 0.016-0.045;
+# a 600-step run of the preset: 0.145 and 0.324 (the threes),
+# refused by each bound (each figure: `gan-tf classify --workdir RUN --json OUT`, the gate's
+# maths on the same images). The generator is not judged: feature matching trains it to help
 # the classifier, not to draw digits (Salimans et al. 2016). A rise of more than half a
 # point against the last pushed classifier refuses.
 SEMI = GateSettings(
