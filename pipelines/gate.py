@@ -234,13 +234,12 @@ def score_detection(
     Returns:
       `{"scores": {auroc, auprc, tpr, threshold, fpr}, "protocol": {...}}`.
     """
+    from gan_tf.images import map_batches
     from gan_tf.metrics import detection
 
     start = time.time()
     images = labelled.images
-    scores = np.concatenate(
-        [score_images(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    )
+    scores = map_batches(score_images, images, batch_size)
     result = detection.summary(scores, labelled.anomalous, labelled.fpr)
     protocol = {
         "signature": "score",
@@ -304,13 +303,12 @@ def score_classification(
       `{"scores": {test_error, worst_class_error}, "details": {class_error},
       "protocol": {...}, "predicted": the class index per image}`.
     """
+    from gan_tf.images import map_batches
     from gan_tf.metrics import classification
 
     start = time.time()
     images = labelled.images
-    predicted = np.concatenate(
-        [classify(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    )
+    predicted = map_batches(classify, images, batch_size)
     result = classification.errors(predicted, labelled.labels)
     protocol = {
         "signature": "classify",
